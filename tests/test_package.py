@@ -1,0 +1,48 @@
+"""Process-level checks of the package as installed: version, exported modules, and DESIGN.md's one-way
+data flow (each module imports only from modules of lower-numbered notebooks)."""
+import ast, configparser, json, re, subprocess, sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CFG = configparser.ConfigParser(); CFG.read(ROOT/'settings.ini', encoding='utf-8')
+LIB = CFG['DEFAULT']['lib_name']
+
+
+def _notebook_modules():
+    "(number, module) for every numbered notebook with a `default_exp`."
+    res = []
+    for nb in sorted((ROOT/'nbs').glob('[0-9][0-9]_*.ipynb')):
+        cells = json.loads(nb.read_text(encoding='utf-8'))['cells']
+        src = '\n'.join(''.join(c['source']) for c in cells if c['cell_type'] == 'code')
+        m = re.search(r'^#\|\s*default_exp\s+(\S+)', src, re.M)
+        assert m, f'{nb.name} has no `#| default_exp` cell'
+        res.append((int(nb.name[:2]), m.group(1)))
+    return res
+
+
+def test_version_matches_settings():
+    out = subprocess.run([sys.executable, '-c', f'import {LIB}; print({LIB}.__version__)'],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert out == CFG['DEFAULT']['version']
+
+
+def test_every_notebook_module_imports_in_a_fresh_process():
+    mods = [m for _, m in _notebook_modules()]
+    assert 'core' in mods
+    code = '; '.join(f'import {LIB}.{m}' for m in mods)
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_modules_import_only_from_lower_numbered_notebooks():
+    order = {m: n for n, m in _notebook_modules()}
+    for n, mod in _notebook_modules():
+        tree = ast.parse((ROOT/LIB/(mod.replace('.', '/') + '.py')).read_text(encoding='utf-8'))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom) or not node.module: continue
+            name = node.module
+            if node.level: target = name
+            elif name.startswith(LIB + '.'): target = name[len(LIB) + 1:]
+            else: continue
+            assert target in order, f'{mod} imports {name}, which no notebook exports'
+            assert order[target] < n, f'{mod} (notebook {n:02d}) imports {target} (notebook {order[target]:02d}): data flows one way'
