@@ -24,10 +24,12 @@ class UnknownNameError(KeyError):
     "A name that a `Registry` does not hold; its message lists the names it does hold."
     def __str__(self): return str(self.args[0]) if self.args else ""
 
-# %% ../nbs/00_core.ipynb #52b1eba6
+# %% ../nbs/00_core.ipynb #68d7eaac
 class Registry:
     "A named collection of objects of one `kind` (models, losses, ...): register, get, list."
-    def __init__(self, kind:str): self.kind, self._items = kind, {}
+    def __init__(self, kind:str, plural:str|None=None):
+        self.kind, self._items = kind, {}
+        self.plural = plural or (kind + "es" if kind.endswith(("s", "x", "ch", "sh")) else kind + "s")
 
     def register(self, name:str|Callable|None=None, obj:Any=None, *, overwrite:bool=False):
         "Register `obj` under `name`; used bare (`@reg.register`), with a name (`@reg.register('x')`) or as a call."
@@ -46,7 +48,7 @@ class Registry:
         if name in self._items: return self._items[name]
         close = difflib.get_close_matches(str(name), self._items, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise UnknownNameError(f"Unknown {self.kind} {name!r}.{hint} Known {self.kind}s: {', '.join(self.list()) or '(none)'}")
+        raise UnknownNameError(f"Unknown {self.kind} {name!r}.{hint} Known {self.plural}: {', '.join(self.list()) or '(none)'}")
 
     def list(self) -> list[str]:
         "The registered names, sorted."
