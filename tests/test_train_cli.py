@@ -1,0 +1,98 @@
+"""Process tests of the `severstal_train` command: both ways of calling it, what a run leaves, resume, and
+bad configs failing cleanly before any data is touched."""
+import json, os, subprocess, sys
+from pathlib import Path
+
+import pytest
+import torch
+
+TINY = ["data.synthetic_images=30", "data.image_size=[64,400]", "model.name=convnext_atto_cbam", "data.batch_size=4",
+        "training.early_stopping.enabled=false"]
+RESULT_KEYS = {"status", "experiment_dir", "config", "environment", "device", "precision", "channels_last", "seed", "data",
+               "class_frequencies", "alpha", "params", "weights", "history", "best", "thresholds", "valid", "test", "timing",
+               "epochs_completed", "resumed"}
+
+
+def run(args, tmp, cmd=("severstal_train",), check=True):
+    env = {**os.environ, "SEVERSTAL_CBAM_CACHE": str(tmp/"cache"), "PYTHONUNBUFFERED": "1"}
+    r = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, cwd=tmp, timeout=900)
+    if check: assert r.returncode == 0, f"exit {r.returncode}\nstdout:\n{r.stdout[-3000:]}\nstderr:\n{r.stderr[-3000:]}"
+    return r
+
+
+def experiments(out):
+    return sorted(p for p in Path(out).iterdir() if p.name.startswith("experiment_"))
+
+
+def check_run(exp, epochs):
+    names = {p.name for p in exp.iterdir()}
+    assert {"results.json", "model_final.pt", "checkpoints", ".hydra", "history.csv"} <= names, names
+    assert {"config.yaml", "overrides.yaml", "hydra.yaml"} <= {p.name for p in (exp/".hydra").iterdir()}
+    ckpts = sorted(p.name for p in (exp/"checkpoints").iterdir())
+    assert "last.pt" in ckpts and len([c for c in ckpts if c.startswith("best_model_epoch")]) == 1, ckpts
+    res = json.loads((exp/"results.json").read_text())
+    assert RESULT_KEYS <= set(res), RESULT_KEYS - set(res)
+    assert res["status"] == "completed"
+    assert [h["epoch"] for h in res["history"]] == list(range(epochs))
+    for h in res["history"]:
+        assert {"train_loss", "valid_loss", "f1_macro", "f1_c1", "f1_c2", "f1_c3", "f1_c4", "lr", "seconds"} <= set(h)
+    for split in ("threshold", "tuned"):
+        m = res["test"][split]
+        assert {"per_class", "macro", "micro", "accuracy", "hamming_loss", "any_defect"} <= set(m)
+        assert m["n_images"] == res["data"]["split_sizes"]["test"]
+    assert sum(res["data"]["split_sizes"].values()) == res["data"]["images"]
+    sd = torch.load(exp/"model_final.pt", weights_only=True)
+    assert any(k.startswith("cbam.") for k in sd)
+    return res
+
+
+def test_cli_and_module_both_train_and_leave_a_complete_record(tmp_path):
+    r = run([*TINY, "training.num_epochs=2", f"output_dir={tmp_path/'a'}"], tmp_path)
+    (exp,) = experiments(tmp_path/"a")
+    check_run(exp, 2)
+    assert f"results: {exp.resolve()/'results.json'}" in r.stdout
+    assert "macro F1" in r.stdout
+    # python -m, with Hydra's force-override syntax
+    run([*TINY, "++training.num_epochs=1", f"output_dir={tmp_path/'b'}"], tmp_path, cmd=(sys.executable, "-m", "severstal_cbam.train"))
+    (exp_b,) = experiments(tmp_path/"b")
+    res_b = check_run(exp_b, 1)
+    assert res_b["config"]["training"]["num_epochs"] == 1
+
+
+def test_resume_continues_in_the_same_folder_at_the_right_epoch(tmp_path):
+    out = tmp_path/"runs"
+    run([*TINY, "training.num_epochs=1", f"output_dir={out}"], tmp_path)
+    (exp,) = experiments(out)
+    first = json.loads((exp/"results.json").read_text())
+    run([*TINY, "training.num_epochs=3", f"output_dir={out}", f"training.resume={exp}"], tmp_path)
+    assert experiments(out) == [exp]                       # no second experiment folder
+    res = check_run(exp, 3)
+    assert res["history"][0] == first["history"][0]        # epoch 0 is not trained again
+    assert res["resumed"][0]["at_epoch"] == 1
+    assert any(p.name.startswith("resume_") for p in (exp/".hydra").iterdir())
+
+
+@pytest.mark.parametrize("override,message", [
+    ("model.name=convnext_huge_cbam", "Known models: convnext_atto"),
+    ("loss.type=dice", "Known losses: bce, focal_loss"),
+    ("data.path=/does/not/exist", "data.path: folder not found: /does/not/exist"),
+    ("training.schedule=step", "training.schedule: must be one_cycle or warmup_cosine"),
+])
+def test_bad_config_fails_clearly_before_touching_data(tmp_path, override, message):
+    r = run([override, f"output_dir={tmp_path/'runs'}"], tmp_path, check=False)
+    assert r.returncode == 2
+    assert message in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path/"cache").exists()                 # the synthetic data set was not generated
+
+
+def test_unknown_key_is_hydras_error(tmp_path):
+    r = run(["model.nmae=x"], tmp_path, check=False)
+    assert r.returncode != 0 and "nmae" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_full_resolution_smoke(tmp_path):
+    r = run(["data.synthetic_images=20", "model.name=convnext_atto_cbam", "data.batch_size=4", "training.num_epochs=1",
+             f"output_dir={tmp_path/'runs'}"], tmp_path)
+    (exp,) = experiments(tmp_path/"runs")
+    res = check_run(exp, 1)
+    assert res["config"]["data"]["image_size"] is None
