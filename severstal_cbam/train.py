@@ -16,7 +16,6 @@ from fastai.callback.training import GradientAccumulation
 from fastai.callback.channelslast import ChannelsLast
 from fastai.learner import Learner
 from fastai.optimizer import Adam
-from fastcore.basics import IN_NOTEBOOK
 from omegaconf import DictConfig, OmegaConf
 
 import severstal_cbam
@@ -281,13 +280,12 @@ def _run(cfg:DictConfig) -> None:
     except KeyboardInterrupt:
         print("severstal_train: interrupted; resume with training.resume=<experiment folder>", file=sys.stderr)
         sys.exit(130)
-    print(_summary(record))
+    print("\n" + _summary(record))
 
 def main() -> None:
     "The `severstal_train` command: Hydra overrides in, an experiment folder out."
     import hydra
     hydra.main(version_base=None, config_path=str(CONF_DIR.resolve()), config_name="train_config")(_run)()
 
-# %% ../nbs/12_train.ipynb #5ba58e8c
-#| eval: false
-if __name__ == "__main__" and not IN_NOTEBOOK: main()
+# %% ../nbs/12_train.ipynb #7757f76d
+if __name__ == "__main__" and getattr(globals().get("__spec__"), "name", None) == "severstal_cbam.train": main()
