@@ -124,7 +124,7 @@ def _fit(learn, cfg, n_epoch, start_epoch, cbs):
     "One `fit` with the configured schedule."
     t = cfg.training
     if t.schedule == "one_cycle":
-        learn.fit_one_cycle(n_epoch, lr_max=float(t.lr), pct_start=float(t.warmup_pct) or 0.25, wd=float(t.weight_decay), cbs=cbs, start_epoch=start_epoch)
+        learn.fit_one_cycle(n_epoch, lr_max=float(t.lr), pct_start=float(t.warmup_pct), wd=float(t.weight_decay), cbs=cbs, start_epoch=start_epoch)
     else:
         if learn.opt is None: learn.create_opt()
         learn.opt.set_hyper("lr", float(t.lr))
@@ -272,9 +272,16 @@ def _summary(record:dict) -> str:
     lines.append(f"results: {Path(record['experiment_dir'])/'results.json'}")
     return "\n".join(lines)
 
+def _drop_empty_run_dir() -> None:
+    "Remove Hydra's run folder if it holds nothing but Hydra's record: a run that never started leaves no experiment."
+    from hydra.core.hydra_config import HydraConfig
+    d = Path(HydraConfig.get().runtime.output_dir)
+    if d.is_dir() and all(p.name == ".hydra" for p in d.iterdir()): shutil.rmtree(d, ignore_errors=True)
+
 def _run(cfg:DictConfig) -> None:
     try: record = train(cfg)
     except (ValueError, FileNotFoundError, KeyError, RuntimeError) as e:
+        _drop_empty_run_dir()
         print(f"severstal_train: error: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

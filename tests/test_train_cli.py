@@ -83,6 +83,7 @@ def test_bad_config_fails_clearly_before_touching_data(tmp_path, override, messa
     assert r.returncode == 2
     assert message in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert not (tmp_path/"cache").exists()                 # the synthetic data set was not generated
+    assert not (tmp_path/"runs").exists() or not experiments(tmp_path/"runs")   # and no experiment folder is left
 
 
 def test_unknown_key_is_hydras_error(tmp_path):
