@@ -36,7 +36,7 @@ __all__ = ['CONF_DIR', 'MONITORS', 'load_config', 'ConfigError', 'validate_confi
            'main']
 
 # %% ../nbs/12_train.ipynb #3d28ffe3
-CONF_DIR = Path(__file__).parent/"conf" if "__file__" in globals() else Path(severstal_cbam.__file__).parent/"conf"
+CONF_DIR = Path(severstal_cbam.__file__).parent/"conf"
 
 def load_config(overrides:list[str]|tuple=(), config_name:str="train_config") -> DictConfig:
     "The training config with Hydra `overrides` applied (`['model.name=convnext_atto_cbam', ...]`), as the CLI sees it."
