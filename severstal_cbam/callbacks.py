@@ -106,16 +106,18 @@ class EarlyStopping(_SkipAware, EarlyStoppingCallback):
 # %% ../nbs/11_callbacks.ipynb #bdefc540
 class BestCheckpoint(_SkipAware, SaveModelCallback):
     "fastai's `SaveModelCallback` saving `checkpoints/best_model_epochNNN.pt` atomically, keeping only the best, loading it safely at the end."
-    def __init__(self, ckpt_dir:str|os.PathLike, monitor:str="f1_macro", comp=None, min_delta:float=0., reset_on_fit:bool=False, **kwargs):
+    def __init__(self, ckpt_dir:str|os.PathLike, monitor:str="f1_macro", comp=None, min_delta:float=0., reset_on_fit:bool=False,
+                 epoch_offset:int=0, **kwargs):
         super().__init__(monitor=monitor, comp=comp, min_delta=min_delta, fname="best_model", with_opt=False,
                          reset_on_fit=reset_on_fit, **kwargs)
-        self.ckpt_dir, self.best_epoch, self.best_path = Path(ckpt_dir), None, None
+        self.ckpt_dir, self.epoch_offset, self.best_epoch, self.best_path = Path(ckpt_dir), epoch_offset, None, None
 
     def _save(self, name):
-        path = self.ckpt_dir/f"{name}_epoch{self.epoch:03d}.pt"
-        save_checkpoint(path, self.learn, with_opt=False, epoch=self.epoch, monitor=self.monitor, value=float(self.best))
+        epoch = self.epoch_offset + self.epoch     # the run's epoch, across several fits (frozen epochs, then the rest)
+        path = self.ckpt_dir/f"{name}_epoch{epoch:03d}.pt"
+        save_checkpoint(path, self.learn, with_opt=False, epoch=epoch, monitor=self.monitor, value=float(self.best))
         if self.best_path is not None and self.best_path != path: self.best_path.unlink(missing_ok=True)
-        self.best_epoch, self.best_path, self.last_saved_path = self.epoch, path, path
+        self.best_epoch, self.best_path, self.last_saved_path = epoch, path, path
 
     def after_fit(self, **kwargs):
         "Load the best model, safely, if one was saved."
@@ -139,13 +141,11 @@ def resume_state(ckpt:dict) -> dict:
 # %% ../nbs/11_callbacks.ipynb #12dd1e8a
 def jsonable(o):
     "`o` with NumPy/torch values, paths and tuples turned into JSON types (NaN and infinities as None)."
-    _clean = jsonable
-    if isinstance(o, dict): return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)): return [_clean(v) for v in o]
+    if isinstance(o, dict): return {str(k): jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)): return [jsonable(v) for v in o]
     if isinstance(o, (np.integer,)): return int(o)
     if isinstance(o, (float, np.floating)): return float(o) if math.isfinite(o) else None
-    if isinstance(o, torch.Tensor): return _clean(o.tolist())
-    if isinstance(o, np.ndarray): return _clean(o.tolist())
+    if isinstance(o, (torch.Tensor, np.ndarray)): return jsonable(o.tolist())
     if isinstance(o, Path): return str(o)
     return o
 

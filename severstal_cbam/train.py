@@ -224,6 +224,7 @@ def train(cfg:DictConfig) -> dict:
         for a, b, frozen in [(0, n_frozen, True), (n_frozen, n_total, False)]:
             if b <= a or start >= b: continue
             learn.freeze() if frozen else learn.unfreeze()
+            best.epoch_offset = a
             if opt_state is not None: learn.opt.load_state_dict(opt_state); opt_state = None
             cbs = [ResultsWriter(results, record, epoch_offset=a), ResumeCheckpoint(exp/"checkpoints"/"last.pt", state, epoch_offset=a),
                    best, CSVLogger(fname="history.csv", append=True)] + ([es] if es is not None else [])
