@@ -105,12 +105,13 @@ class EarlyStopping(_SkipAware, EarlyStoppingCallback):
 
 # %% ../nbs/11_callbacks.ipynb #bdefc540
 class BestCheckpoint(_SkipAware, SaveModelCallback):
-    "fastai's `SaveModelCallback` saving `checkpoints/best_model_epochNNN.pt` atomically, keeping only the best, loading it safely at the end."
+    "fastai's `SaveModelCallback` saving `checkpoints/best_model_epochNNN.pt` atomically, keeping only the best, loading it safely at the end (if `load_best`)."
     def __init__(self, ckpt_dir:str|os.PathLike, monitor:str="f1_macro", comp=None, min_delta:float=0., reset_on_fit:bool=False,
-                 epoch_offset:int=0, **kwargs):
+                 epoch_offset:int=0, load_best:bool=True, **kwargs):
         super().__init__(monitor=monitor, comp=comp, min_delta=min_delta, fname="best_model", with_opt=False,
                          reset_on_fit=reset_on_fit, **kwargs)
         self.ckpt_dir, self.epoch_offset, self.best_epoch, self.best_path = Path(ckpt_dir), epoch_offset, None, None
+        self.load_best = load_best
 
     def _save(self, name):
         epoch = self.epoch_offset + self.epoch     # the run's epoch, across several fits (frozen epochs, then the rest)
@@ -120,8 +121,8 @@ class BestCheckpoint(_SkipAware, SaveModelCallback):
         self.best_epoch, self.best_path, self.last_saved_path = epoch, path, path
 
     def after_fit(self, **kwargs):
-        "Load the best model, safely, if one was saved."
-        if self.best_path is not None and self.best_path.exists():
+        "Load the best model, safely, if one was saved and `load_best`."
+        if self.load_best and self.best_path is not None and self.best_path.exists():
             get_model(self.learn.model).load_state_dict(load_checkpoint(self.best_path)["model"])
 
 # %% ../nbs/11_callbacks.ipynb #c2b1166c

@@ -8,7 +8,7 @@ import math, os, platform, shutil, sys, time, warnings
 from datetime import datetime
 from pathlib import Path
 
-import fastai, numpy as np, timm, torch
+import fastai, numpy as np, pandas as pd, timm, torch
 from fastai.callback.core import Callback
 from fastai.callback.progress import CSVLogger
 from fastai.callback.schedule import ParamScheduler
@@ -132,6 +132,20 @@ def _fit(learn, cfg, n_epoch, start_epoch, cbs):
         sched = ParamScheduler({"lr": warmup_cosine(lr, float(t.warmup_pct))})
         learn.fit(n_epoch, wd=float(t.weight_decay), cbs=[sched, *cbs], start_epoch=start_epoch)
 
+# %% ../nbs/12_train.ipynb #5f1e0a02
+def _write_split(path:Path, labels:pd.DataFrame, splits:tuple) -> None:
+    "Atomically write `ImageId,split` for the `(train, valid, test)` index arrays."
+    names = np.empty(len(labels), dtype=object)
+    for name, idx in zip(("train", "valid", "test"), splits): names[np.asarray(idx, dtype=int)] = name
+    with atomic_write(path) as f: pd.DataFrame({"ImageId": labels["ImageId"].to_numpy(), "split": names}).to_csv(f, index=False)
+
+def _pred_table(rows:pd.DataFrame, probs:np.ndarray, split:str) -> pd.DataFrame:
+    "`ImageId`, `split`, the probabilities `prob_c1..prob_c4` and the true `class_1..class_4` of `rows`."
+    df = pd.DataFrame({"ImageId": rows["ImageId"].to_numpy(), "split": split})
+    for i, c in enumerate(CLASSES): df[f"prob_c{c}"] = probs[:, i]
+    for col in CLASS_COLS: df[col] = rows[col].to_numpy()
+    return df
+
 # %% ../nbs/12_train.ipynb #1db5e9e7
 def train(cfg:DictConfig) -> dict:
     "Run the experiment `cfg` describes; returns the `results.json` record."
@@ -158,6 +172,7 @@ def train(cfg:DictConfig) -> dict:
     labels, images_dir = load_dataset(data_path, cfg.data.csv, cfg.data.images)
     y = labels[list(CLASS_COLS)].to_numpy()
     splits = stratified_split(y, cfg.data.split_strategy, seed=seed, fold=int(cfg.data.fold))
+    _write_split(exp/"split.csv", labels, splits)
     device = torch.device("cuda" if cfg.training.device == "cuda" or (cfg.training.device == "auto" and torch.cuda.is_available()) else "cpu")
     dls = build_dataloaders(labels, images_dir, splits, bs=int(cfg.data.batch_size), num_workers=int(cfg.data.num_workers),
                             augment=OmegaConf.to_container(cfg.augment), device=device,
@@ -209,7 +224,7 @@ def train(cfg:DictConfig) -> dict:
     n_total, n_frozen = int(t.num_epochs), min(int(m.freeze_backbone_epochs), int(t.num_epochs))
     start = int(resume["epoch"]) if resume else 0
     if resume: record["resumed"].append({"at_epoch": start, "when": datetime.now().isoformat(timespec="seconds")})
-    best = BestCheckpoint(exp/"checkpoints", monitor=t.monitor, min_delta=float(t.early_stopping.min_delta))
+    best = BestCheckpoint(exp/"checkpoints", monitor=t.monitor, min_delta=float(t.early_stopping.min_delta), load_best=False)  # loaded for evaluation below
     if resume and resume.get("best_value") is not None:
         best.best, best.best_epoch = resume["best_value"], resume["best_epoch"]
         best.best_path = Path(resume["best_path"]) if resume.get("best_path") else None
@@ -248,16 +263,20 @@ def train(cfg:DictConfig) -> dict:
         write_json(results, record)
         return record
 
+    with atomic_write(exp/"model_final.pt", "wb") as f: torch.save({k: v.detach().cpu() for k, v in learn.model.state_dict().items()}, f)
+
     # evaluate the best model: tune thresholds on valid, score test at the configured and the tuned thresholds
     if best.best_path is not None: learn.model.load_state_dict(load_checkpoint(best.best_path)["model"])
     vp, vy = (o.float().numpy() for o in learn.get_preds(dl=dls.valid)[:2])
+    preds = [_pred_table(labels.iloc[splits[1]], vp, "valid")]
     thresholds = tune_thresholds(vy, vp, default=thr) if cfg.metrics.tune_thresholds else np.full(len(CLASSES), thr)
     record["thresholds"] = {"default": thr, "tuned": thresholds.tolist() if cfg.metrics.tune_thresholds else None}
     record["valid"] = {"threshold": multilabel_metrics(vy, vp, thr), "tuned": multilabel_metrics(vy, vp, thresholds)}
     if len(dls.test):
         tp, ty = (o.float().numpy() for o in learn.get_preds(dl=test_dataloader(dls))[:2])
         record["test"] = {"threshold": multilabel_metrics(ty, tp, thr), "tuned": multilabel_metrics(ty, tp, thresholds)}
-    with atomic_write(exp/"model_final.pt", "wb") as f: torch.save({k: v.detach().cpu() for k, v in learn.model.state_dict().items()}, f)
+        preds.append(_pred_table(dls.test, tp, "test"))
+    with atomic_write(exp/"predictions.csv") as f: pd.concat(preds).to_csv(f, index=False, float_format="%.7g")
     record["status"] = stopped or "completed"
     record["timing"].update(finished=datetime.now().isoformat(timespec="seconds"), total_seconds=round(time.time() - t_start, 1))
     write_json(results, record)
