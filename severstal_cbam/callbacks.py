@@ -5,6 +5,7 @@
 # %% ../nbs/11_callbacks.ipynb #c7b7118b
 from __future__ import annotations
 import json, math, os, time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +14,16 @@ from fastai.callback.core import Callback, CancelFitException
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.schedule import SchedCos, SchedLin, combine_scheds
 from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback, TerminateOnNaNCallback
-from fastai.torch_core import L, get_model
+from fastai.distributed import DistributedDL, DistributedTrainer
+from fastai.torch_core import L, find_bs, get_model, num_distrib, rank_distrib
 
 from .core import atomic_write
 
 # %% auto #0
-__all__ = ['cpu_has_bf16', 'resolve_precision', 'AutocastPrecision', 'DivergenceStop', 'warmup_cosine', 'save_checkpoint',
-           'load_checkpoint', 'SkippedEpochs', 'EarlyStopping', 'BestCheckpoint', 'ResumeCheckpoint', 'resume_state',
-           'jsonable', 'write_json', 'ResultsWriter']
+__all__ = ['cpu_has_bf16', 'resolve_precision', 'AutocastPrecision', 'distributed', 'is_main_process', 'init_distributed',
+           'broadcast_object', 'all_reduce', 'main_first', 'alone', 'DataParallelTrainer', 'DivergenceStop',
+           'warmup_cosine', 'save_checkpoint', 'load_checkpoint', 'SkippedEpochs', 'EarlyStopping', 'BestCheckpoint',
+           'ResumeCheckpoint', 'resume_state', 'jsonable', 'write_json', 'ResultsWriter']
 
 # %% ../nbs/11_callbacks.ipynb #7be7d9b6
 def cpu_has_bf16() -> bool:
@@ -46,13 +49,87 @@ class AutocastPrecision(MixedPrecision):
         self.autocast = torch.autocast(dev, dtype=dtype)
         self.learn.scaler = torch.amp.GradScaler(dev, enabled=dtype == torch.float16 and dev == "cuda")
 
+# %% ../nbs/11_callbacks.ipynb #b9665b92
+def distributed() -> bool:
+    "True in one of several processes (`WORLD_SIZE` > 1) whose process group is up."
+    return num_distrib() > 1 and torch.distributed.is_available() and torch.distributed.is_initialized()
+
+def is_main_process() -> bool:
+    "True in the process that writes files and prints: rank 0, or the only process."
+    return rank_distrib() == 0
+
+def init_distributed(cpu:bool|None=None) -> torch.device|None:
+    "Join the process group the launcher (accelerate launch, torchrun) described; this rank's device, or None when alone."
+    if num_distrib() <= 1: return None
+    if cpu is None: cpu = not torch.cuda.is_available()
+    if cpu: os.environ["ACCELERATE_USE_CPU"] = "1"   # accelerate needs telling, else it treats CPU ranks as separate runs
+    from accelerate import PartialState
+    return PartialState(cpu=cpu).device   # gloo on CPU, nccl on CUDA; cuda:LOCAL_RANK per process
+
+def _comm_device() -> torch.device:
+    return torch.device("cuda", torch.cuda.current_device()) if torch.distributed.get_backend() == "nccl" else torch.device("cpu")
+
+def broadcast_object(obj, src:int=0):
+    "`obj` as rank `src` has it, on every rank (picklable objects)."
+    if not distributed(): return obj
+    box = [obj]
+    torch.distributed.broadcast_object_list(box, src=src)
+    return box[0]
+
+def all_reduce(x:float, op:str="sum") -> float:
+    "`x` summed (or `max`, `min`) over all ranks."
+    if not distributed(): return x
+    t = torch.tensor([float(x)], dtype=torch.float64, device=_comm_device())
+    torch.distributed.all_reduce(t, op={"sum": torch.distributed.ReduceOp.SUM, "max": torch.distributed.ReduceOp.MAX,
+                                        "min": torch.distributed.ReduceOp.MIN}[op])
+    return t.item()
+
+def main_first(fn):
+    "`fn()` on rank 0 first, then on the other ranks; an error on rank 0 is raised on every rank."
+    if not distributed(): return fn()
+    err, res = None, None
+    if is_main_process():
+        try: res = fn()
+        except Exception as e: err = e
+    msg = broadcast_object(None if err is None else f"{type(err).__name__}: {err}")
+    if is_main_process():
+        if err is not None: raise err
+        return res
+    if msg is not None: raise RuntimeError(f"rank 0 failed: {msg}")
+    return fn()
+
+@contextmanager
+def alone():
+    "Within: fastai sees this process as the only one (no gathering across ranks), e.g. for rank 0's evaluation after training."
+    old = os.environ.get("WORLD_SIZE")
+    os.environ["WORLD_SIZE"] = "1"
+    try: yield
+    finally:
+        if old is None: os.environ.pop("WORLD_SIZE", None)
+        else: os.environ["WORLD_SIZE"] = old
+
+# %% ../nbs/11_callbacks.ipynb #bb6fb3ca
+class _DistributedDL(DistributedDL):
+    "fastai's `DistributedDL`, broadcasting the epoch's order on the backend's device (CPU for gloo)."
+    def _broadcast(self, t, rank):
+        t = torch.tensor(t, dtype=torch.long, device=_comm_device())
+        torch.distributed.broadcast(t, rank)
+        return t.cpu().tolist()
+
+class DataParallelTrainer(DistributedTrainer):
+    "fastai's `DistributedTrainer` (accelerate + DDP) whose data loaders also work on CPU processes."
+    def _wrap_dl(self, dl): return dl if isinstance(dl, DistributedDL) else _DistributedDL(dl)
+
 # %% ../nbs/11_callbacks.ipynb #7eec867c
 class DivergenceStop(TerminateOnNaNCallback):
-    "fastai's `TerminateOnNaNCallback`, recording in `diverged` (and the batch's `diverged_at` epoch) that it stopped the fit."
+    "fastai's `TerminateOnNaNCallback`, recording in `diverged` (and the batch's `diverged_at` epoch) that it stopped the fit; all ranks stop together."
     diverged, diverged_at = False, None
     def after_batch(self):
-        if not torch.isfinite(self.loss).all(): self.diverged, self.diverged_at = True, self.epoch
-        super().after_batch()
+        bad = not torch.isfinite(self.loss).all()
+        if distributed() and self.training: bad = all_reduce(float(bad), "max") > 0   # one rank's NaN stops every rank, in the same batch
+        if bad:
+            self.diverged, self.diverged_at = True, self.epoch
+            raise CancelFitException
 
 # %% ../nbs/11_callbacks.ipynb #2b81d48d
 def warmup_cosine(lr:float|np.ndarray, warmup_pct:float=0.1, div:float=100., div_final:float=1e4):
@@ -116,8 +193,9 @@ class BestCheckpoint(_SkipAware, SaveModelCallback):
     def _save(self, name):
         epoch = self.epoch_offset + self.epoch     # the run's epoch, across several fits (frozen epochs, then the rest)
         path = self.ckpt_dir/f"{name}_epoch{epoch:03d}.pt"
-        save_checkpoint(path, self.learn, with_opt=False, epoch=epoch, monitor=self.monitor, value=float(self.best))
-        if self.best_path is not None and self.best_path != path: self.best_path.unlink(missing_ok=True)
+        if is_main_process():                      # every rank takes the decision, rank 0 writes
+            save_checkpoint(path, self.learn, with_opt=False, epoch=epoch, monitor=self.monitor, value=float(self.best))
+            if self.best_path is not None and self.best_path != path: self.best_path.unlink(missing_ok=True)
         self.best_epoch, self.best_path, self.last_saved_path = epoch, path, path
 
     def after_fit(self, **kwargs):
@@ -132,7 +210,7 @@ class ResumeCheckpoint(Callback):
     def __init__(self, path:str|os.PathLike, state=None, epoch_offset:int=0):
         self.path, self.state, self.epoch_offset = Path(path), state or (lambda: {}), epoch_offset
     def after_epoch(self):
-        if getattr(self.learn, "skipped_epoch", False): return
+        if getattr(self.learn, "skipped_epoch", False) or not is_main_process(): return
         save_checkpoint(self.path, self.learn, epoch=self.epoch_offset + self.epoch + 1, state=json.dumps(jsonable(self.state())))
 
 def resume_state(ckpt:dict) -> dict:
@@ -156,18 +234,25 @@ def write_json(path:str|os.PathLike, obj) -> Path:
     return Path(path)
 
 class ResultsWriter(Callback):
-    "Append each epoch's losses, metrics, learning rates and time to `record['history']` and rewrite `path` atomically."
+    "Append each epoch's losses, metrics, learning rates, sample counts and time to `record['history']`; rank 0 rewrites `path` atomically."
     order = 62   # after the Recorder (50) and the best checkpoint (61), before early stopping (63) can end the fit
     def __init__(self, path:str|os.PathLike, record:dict, epoch_offset:int=0):
         self.path, self.record, self.epoch_offset = Path(path), record, epoch_offset
         record.setdefault("history", [])
-    def before_epoch(self): self._t0 = time.time()
+    def before_epoch(self): self._t0, self._n_train = time.time(), 0
+    def after_batch(self):
+        if self.training: self._n_train += find_bs(self.yb)
+    def _valid_samples(self):
+        "Validation images behind the metrics: the predictions a metric accumulated (all ranks' gathered), else None."
+        for m in self.learn.metrics:
+            if getattr(m, "targs", None): return int(sum(len(t) for t in m.targs))
     def after_epoch(self):
         if getattr(self.learn, "skipped_epoch", False): return
         names = list(self.recorder.metric_names)[1:-1]             # drop 'epoch' and 'time'
         vals = list(self.recorder.log)[1:len(names) + 1]
         row = {"epoch": self.epoch_offset + self.epoch, **{n: (float(v) if v is not None else None) for n, v in zip(names, vals)},
-               "lr": [float(h["lr"]) for h in self.opt.hypers], "seconds": round(time.time() - self._t0, 2)}
+               "lr": [float(h["lr"]) for h in self.opt.hypers], "train_samples": int(all_reduce(self._n_train)),
+               "valid_samples": self._valid_samples(), "seconds": round(time.time() - self._t0, 2)}
         self.record["history"].append(row)
         self.record["epochs_completed"] = row["epoch"] + 1
-        write_json(self.path, self.record)
+        if is_main_process(): write_json(self.path, self.record)

@@ -51,6 +51,7 @@ def build_dataloaders(labels:pd.DataFrame, images_dir:str|os.PathLike, splits:tu
     if not len(train_idx) or not len(valid_idx): raise ValueError(f"empty split: {len(train_idx)} train and {len(valid_idx)} valid images")
     items = labels.iloc[np.concatenate([train_idx, valid_idx])].reset_index(drop=True)
     dblock = severstal_datablock(images_dir, len(train_idx), len(valid_idx), augment, image_size)
+    kwargs.setdefault("drop_last", False)      # every training image every epoch: ConvNeXt has no batch norm to upset
     dls = dblock.dataloaders(items, bs=bs, num_workers=num_workers, **kwargs)
     dls.test = labels.iloc[test_idx].reset_index(drop=True)
     return dls

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import fastai, numpy as np, pandas as pd, timm, torch
 from fastai.callback.core import Callback
-from fastai.callback.progress import CSVLogger
+from fastai.callback.progress import CSVLogger, ProgressCallback
 from fastai.callback.schedule import ParamScheduler
 from fastai.callback.training import GradientAccumulation
 from fastai.callback.channelslast import ChannelsLast
@@ -20,8 +20,10 @@ from omegaconf import DictConfig, OmegaConf
 
 import severstal_cbam
 from .augment import AUGMENTATIONS
-from .callbacks import (AutocastPrecision, BestCheckpoint, DivergenceStop, EarlyStopping, ResultsWriter, ResumeCheckpoint, load_checkpoint, resume_state, SkippedEpochs,
-                                      resolve_precision, save_checkpoint, warmup_cosine, write_json)
+from .callbacks import (AutocastPrecision, BestCheckpoint, DataParallelTrainer, DivergenceStop, EarlyStopping, ResultsWriter,
+                                      ResumeCheckpoint, SkippedEpochs, alone, broadcast_object, init_distributed, is_main_process, load_checkpoint,
+                                      main_first, resolve_precision, resume_state, save_checkpoint, warmup_cosine, write_json)
+from fastai.torch_core import num_distrib
 from .core import CLASSES, CLASS_COLS, UnknownNameError, atomic_write, seed_everything
 from .data import build_dataloaders, load_dataset, test_dataloader
 from .labels import class_counts, validate_dataset
@@ -32,8 +34,8 @@ from .split import parse_strategy, stratified_split
 from .synthetic import synthetic_dataset
 
 # %% auto #0
-__all__ = ['CONF_DIR', 'MONITORS', 'load_config', 'ConfigError', 'validate_config', 'environment', 'experiment_dir', 'train',
-           'main']
+__all__ = ['CONF_DIR', 'MONITORS', 'load_config', 'ConfigError', 'validate_config', 'environment', 'experiment_dir', 'scaled_lr',
+           'train', 'main']
 
 # %% ../nbs/12_train.ipynb #3d28ffe3
 CONF_DIR = Path(severstal_cbam.__file__).parent/"conf"
@@ -69,6 +71,7 @@ def validate_config(cfg:DictConfig) -> None:
     check("training.num_epochs", int(t.num_epochs) >= 1, f"must be at least 1, got {t.num_epochs}")
     check("training.accumulate", int(t.accumulate) >= 1, f"must be at least 1, got {t.accumulate}")
     check("training.lr", float(t.lr) > 0, f"must be positive, got {t.lr}")
+    check("training.lr_scale", t.lr_scale in ("none", "linear", "sqrt"), f"must be none, linear or sqrt, got {t.lr_scale!r}")
     check("data.batch_size", int(cfg.data.batch_size) >= 1, f"must be at least 1, got {cfg.data.batch_size}")
     check("loss.alpha", cfg.loss.alpha in (None, "dynamic") or not isinstance(cfg.loss.alpha, str), f"must be dynamic, a number, a list or null, got {cfg.loss.alpha!r}")
     if unknown := set(cfg.augment) - set(AUGMENTATIONS): raise ConfigError(f"augment: unknown component(s) {sorted(unknown)}; known: {', '.join(AUGMENTATIONS)}")
@@ -120,14 +123,19 @@ def _callbacks(cfg:DictConfig, precision:str, channels_last:bool) -> list[Callba
     if int(cfg.training.accumulate) > 1: cbs.append(GradientAccumulation(n_acc=int(cfg.data.batch_size) * int(cfg.training.accumulate)))
     return cbs
 
-def _fit(learn, cfg, n_epoch, start_epoch, cbs):
-    "One `fit` with the configured schedule."
+def scaled_lr(lr:float, processes:int, rule:str="none") -> float:
+    "The learning rate for `processes` data-parallel processes: `none` (as configured), `linear` (x N) or `sqrt` (x sqrt N)."
+    if rule not in ("none", "linear", "sqrt"): raise ValueError(f"training.lr_scale must be none, linear or sqrt, got {rule!r}")
+    return lr * {"none": 1, "linear": processes, "sqrt": math.sqrt(processes)}[rule]
+
+def _fit(learn, cfg, n_epoch, start_epoch, cbs, lr):
+    "One `fit` with the configured schedule, peaking at `lr`."
     t = cfg.training
     if t.schedule == "one_cycle":
-        learn.fit_one_cycle(n_epoch, lr_max=float(t.lr), pct_start=float(t.warmup_pct), wd=float(t.weight_decay), cbs=cbs, start_epoch=start_epoch)
+        learn.fit_one_cycle(n_epoch, lr_max=lr, pct_start=float(t.warmup_pct), wd=float(t.weight_decay), cbs=cbs, start_epoch=start_epoch)
     else:
         if learn.opt is None: learn.create_opt()
-        learn.opt.set_hyper("lr", float(t.lr))
+        learn.opt.set_hyper("lr", lr)
         lr = np.array([h["lr"] for h in learn.opt.hypers])
         sched = ParamScheduler({"lr": warmup_cosine(lr, float(t.warmup_pct))})
         learn.fit(n_epoch, wd=float(t.weight_decay), cbs=[sched, *cbs], start_epoch=start_epoch)
@@ -151,29 +159,39 @@ def train(cfg:DictConfig) -> dict:
     "Run the experiment `cfg` describes; returns the `results.json` record."
     t_start = time.time()
     validate_config(cfg)
+    rank_device = init_distributed(cpu=cfg.training.device == "cpu" or not torch.cuda.is_available())   # None in a single process
+    main, world = is_main_process(), max(1, num_distrib())
     exp, made_by_hydra = experiment_dir(cfg)
+    own_dir, exp = exp, broadcast_object(exp)     # rank 0's folder is the run's folder
+    if made_by_hydra and own_dir != exp and own_dir.is_dir() and all(p.name == ".hydra" for p in own_dir.iterdir()):
+        shutil.rmtree(own_dir, ignore_errors=True)   # another rank's Hydra made its own (a second later): only one folder stays
     resume = None
     if cfg.training.resume is not None:
         old, resume = _resume_state(cfg.training.resume)
-        if made_by_hydra and exp != old:          # keep this invocation's Hydra record beside the run it continues
+        if made_by_hydra and exp != old and main:   # keep this invocation's Hydra record beside the run it continues
             if (exp/".hydra").is_dir(): shutil.copytree(exp/".hydra", old/".hydra"/f"resume_{datetime.now():%Y%m%d_%H%M%S}", dirs_exist_ok=True)
             if not [p for p in exp.iterdir() if p.name != ".hydra"]: shutil.rmtree(exp, ignore_errors=True)
         exp = old
-    exp.mkdir(parents=True, exist_ok=True)
-    if not made_by_hydra and not (exp/".hydra"/"config.yaml").exists():
-        (exp/".hydra").mkdir(exist_ok=True); OmegaConf.save(cfg, exp/".hydra"/"config.yaml")
+    if main:
+        exp.mkdir(parents=True, exist_ok=True)
+        if not made_by_hydra and not (exp/".hydra"/"config.yaml").exists():
+            (exp/".hydra").mkdir(exist_ok=True); OmegaConf.save(cfg, exp/".hydra"/"config.yaml")
+    save_json = write_json if main else (lambda path, obj: None)
     seed = seed_everything(int(cfg.seed))
 
-    # data
-    data_path, synthetic = _data(cfg)
-    if cfg.data.validate and not synthetic:
-        rep = validate_dataset(data_path, cfg.data.csv, cfg.data.images)
-        if not rep.ok: raise ValueError(f"data set problems (fix them, or set data.validate=false to train anyway):\n{rep}")
+    # data: rank 0 first (it generates the synthetic set into the cache, validates), then the others
+    def prepare():
+        data_path, synthetic = _data(cfg)
+        if cfg.data.validate and not synthetic and main:
+            rep = validate_dataset(data_path, cfg.data.csv, cfg.data.images)
+            if not rep.ok: raise ValueError(f"data set problems (fix them, or set data.validate=false to train anyway):\n{rep}")
+        return data_path, synthetic
+    data_path, synthetic = main_first(prepare)
     labels, images_dir = load_dataset(data_path, cfg.data.csv, cfg.data.images)
     y = labels[list(CLASS_COLS)].to_numpy()
-    splits = stratified_split(y, cfg.data.split_strategy, seed=seed, fold=int(cfg.data.fold))
-    _write_split(exp/"split.csv", labels, splits)
-    device = torch.device("cuda" if cfg.training.device == "cuda" or (cfg.training.device == "auto" and torch.cuda.is_available()) else "cpu")
+    splits = stratified_split(y, cfg.data.split_strategy, seed=seed, fold=int(cfg.data.fold))   # the same on every rank: same seed
+    if main: _write_split(exp/"split.csv", labels, splits)
+    device = rank_device or torch.device("cuda" if cfg.training.device == "cuda" or (cfg.training.device == "auto" and torch.cuda.is_available()) else "cpu")
     dls = build_dataloaders(labels, images_dir, splits, bs=int(cfg.data.batch_size), num_workers=int(cfg.data.num_workers),
                             augment=OmegaConf.to_container(cfg.augment), device=device,
                             image_size=None if cfg.data.image_size is None else tuple(cfg.data.image_size))
@@ -190,6 +208,7 @@ def train(cfg:DictConfig) -> dict:
               else dict(pos_weight=None if l.pos_weight is None else list(l.pos_weight))
     loss = create_loss(l.type, y_train=y[splits[0]], threshold=float(cfg.metrics.threshold), **loss_kw)
     precision = resolve_precision(cfg.training.precision, device)
+    lr = scaled_lr(float(cfg.training.lr), world, cfg.training.lr_scale)
     channels_last = precision != "fp32" if cfg.training.channels_last == "auto" else bool(cfg.training.channels_last)
     thr = float(cfg.metrics.threshold)
     learn = Learner(dls, model, loss_func=loss, opt_func=Adam, wd=float(cfg.training.weight_decay), splitter=param_groups,
@@ -197,6 +216,9 @@ def train(cfg:DictConfig) -> dict:
                     cbs=_callbacks(cfg, precision, channels_last))
 
     if resume: learn.model.load_state_dict(resume["model"])
+    if world > 1:
+        learn.add_cb(DataParallelTrainer(sync_bn=False))   # ConvNeXt has no batch norm
+        if not main: learn.remove_cb(ProgressCallback)
 
     # the record
     train_y = y[splits[0]]
@@ -205,6 +227,7 @@ def train(cfg:DictConfig) -> dict:
         record = {
             "status": "running", "experiment_dir": str(exp.resolve()), "config": OmegaConf.to_container(cfg, resolve=True),
             "environment": environment(), "device": str(device), "precision": precision, "channels_last": channels_last, "seed": seed,
+            "processes": world, "global_batch_size": int(cfg.data.batch_size) * world * int(cfg.training.accumulate), "lr": lr,
             "data": {"path": str(data_path), "synthetic": synthetic, "images": len(labels), "class_counts": class_counts(labels).to_dict(),
                      "split_strategy": cfg.data.split_strategy,
                      "split_sizes": {n: int(len(s)) for n, s in zip(("train", "valid", "test"), splits)},
@@ -217,7 +240,7 @@ def train(cfg:DictConfig) -> dict:
     record["status"] = "running"
     record.setdefault("resumed", [])
     results = exp/"results.json"
-    write_json(results, record)
+    save_json(results, record)
 
     # fit: optional frozen epochs, then everything
     t = cfg.training
@@ -242,44 +265,46 @@ def train(cfg:DictConfig) -> dict:
             best.epoch_offset = a
             if opt_state is not None: learn.opt.load_state_dict(opt_state); opt_state = None
             cbs = [ResultsWriter(results, record, epoch_offset=a), ResumeCheckpoint(exp/"checkpoints"/"last.pt", state, epoch_offset=a),
-                   best, CSVLogger(fname="history.csv", append=True)] + ([es] if es is not None else [])
-            if t.tensorboard:
+                   best] + ([CSVLogger(fname="history.csv", append=True)] if main else []) + ([es] if es is not None else [])
+            if t.tensorboard and main:
                 try:
                     from fastai.callback.tensorboard import TensorBoardCallback
                     cbs.append(TensorBoardCallback(log_dir=exp/"tensorboard", trace_model=False))
                 except ImportError: warnings.warn("training.tensorboard=true but tensorboard is not installed: pip install tensorboard")
-            _fit(learn, cfg, b - a, max(0, start - a), cbs)
+            _fit(learn, cfg, b - a, max(0, start - a), cbs, lr)
             if learn.divergence_stop.diverged: stopped = "diverged"; break
             if record.get("epochs_completed", 0) < b: stopped = "early_stopped"; break
     except KeyboardInterrupt:
         record["status"] = "interrupted"
-        write_json(results, record)
+        save_json(results, record)
         raise
     record["timing"]["fit_seconds"] = round(time.time() - fit_t0, 1) + record["timing"].get("fit_seconds", 0) * bool(resume)
     record["best"] = {"epoch": best.best_epoch, "monitor": t.monitor, "value": best.best if best.best_epoch is not None else None,
                       "checkpoint": str(best.best_path) if best.best_path else None}
     if stopped == "diverged":
         record["status"] = "diverged"
-        write_json(results, record)
+        save_json(results, record)
         return record
+    if world > 1: learn.remove_cb(DataParallelTrainer)   # evaluation below is rank 0's alone, on the whole splits
+    if not main: return record                     # rank 0 evaluates and writes the rest
 
     with atomic_write(exp/"model_final.pt", "wb") as f: torch.save({k: v.detach().cpu() for k, v in learn.model.state_dict().items()}, f)
 
     # evaluate the best model: tune thresholds on valid, score test at the configured and the tuned thresholds
     if best.best_path is not None: learn.model.load_state_dict(load_checkpoint(best.best_path)["model"])
-    vp, vy = (o.float().numpy() for o in learn.get_preds(dl=dls.valid)[:2])
+    with alone(): vp, vy = (o.float().numpy() for o in learn.get_preds(dl=dls.valid)[:2])
     preds = [_pred_table(labels.iloc[splits[1]], vp, "valid")]
     thresholds = tune_thresholds(vy, vp, default=thr) if cfg.metrics.tune_thresholds else np.full(len(CLASSES), thr)
     record["thresholds"] = {"default": thr, "tuned": thresholds.tolist() if cfg.metrics.tune_thresholds else None}
     record["valid"] = {"threshold": multilabel_metrics(vy, vp, thr), "tuned": multilabel_metrics(vy, vp, thresholds)}
     if len(dls.test):
-        tp, ty = (o.float().numpy() for o in learn.get_preds(dl=test_dataloader(dls))[:2])
+        with alone(): tp, ty = (o.float().numpy() for o in learn.get_preds(dl=test_dataloader(dls))[:2])
         record["test"] = {"threshold": multilabel_metrics(ty, tp, thr), "tuned": multilabel_metrics(ty, tp, thresholds)}
         preds.append(_pred_table(dls.test, tp, "test"))
     with atomic_write(exp/"predictions.csv") as f: pd.concat(preds).to_csv(f, index=False, float_format="%.7g")
     record["status"] = stopped or "completed"
     record["timing"].update(finished=datetime.now().isoformat(timespec="seconds"), total_seconds=round(time.time() - t_start, 1))
-    write_json(results, record)
+    save_json(results, record)
     return record
 
 # %% ../nbs/12_train.ipynb #ffb01833
@@ -307,7 +332,7 @@ def _run(cfg:DictConfig) -> None:
     except KeyboardInterrupt:
         print("severstal_train: interrupted; resume with training.resume=<experiment folder>", file=sys.stderr)
         sys.exit(130)
-    print("\n" + _summary(record))
+    if is_main_process(): print("\n" + _summary(record))
 
 def main() -> None:
     "The `severstal_train` command: Hydra overrides in, an experiment folder out."
