@@ -27,6 +27,14 @@ def test_two_cpu_processes_train_one_run(tmp_path, n):
     (exp,) = experiments(tmp_path/"ddp")                          # one folder, though two Hydra processes started
     res = json.loads((exp/"results.json").read_text())
     assert res["status"] == "completed" and res["processes"] == n
+
+    # resume with N processes: one more epoch, in the same folder, the first two kept as they were
+    launch(n, [*args[:-2], "training.num_epochs=3", "training.device=cpu", f"training.resume={exp}", f"output_dir={tmp_path/'ddp'}"], tmp_path)
+    assert experiments(tmp_path/"ddp") == [exp]
+    res2 = json.loads((exp/"results.json").read_text())
+    assert [h["epoch"] for h in res2["history"]] == [0, 1, 2] and res2["history"][:2] == res["history"]
+    assert res2["resumed"][0]["at_epoch"] == 2 and res2["status"] == "completed"
+    res = res2
     assert res["global_batch_size"] == n * 4
     assert r.stdout.count("status: completed") == 1                # rank 0 reports, the other rank stays quiet
     sizes = res["data"]["split_sizes"]
