@@ -39,8 +39,8 @@ DEFAULT_AUGMENT = {
 }
 
 # %% ../nbs/05_augment.ipynb #ea143963
-def build_augmentations(cfg:Mapping|None=None) -> A.Compose:
-    "An `albumentations.Compose` of the enabled components of `cfg` (name -> {enabled, **params}), in a fixed order."
+def build_augmentations(cfg:Mapping|None=None, seed:int|None=None) -> A.Compose:
+    "An `albumentations.Compose` of the enabled components of `cfg` (name -> {enabled, **params}), in a fixed order; `seed` makes it reproducible."
     cfg = DEFAULT_AUGMENT if cfg is None else cfg
     if unknown := set(cfg) - set(AUGMENTATIONS):
         raise ValueError(f"Unknown augmentation(s) {sorted(unknown)}. Known: {', '.join(AUGMENTATIONS)}")
@@ -53,7 +53,7 @@ def build_augmentations(cfg:Mapping|None=None) -> A.Compose:
             raise ValueError(f"augment.{name}: unknown parameter(s) {sorted(bad)}; it takes {', '.join(sorted(known))}")
         try: tfms.append(make(**params))
         except (TypeError, ValueError) as e: raise ValueError(f"augment.{name}: bad parameters {params}: {e}") from None
-    return A.Compose(tfms)
+    return A.Compose(tfms, seed=seed)   # albumentations keeps its own RNG: global seeds do not reach it
 
 # %% ../nbs/05_augment.ipynb #a8e7e9be
 class AlbumentationsTransform(RandTransform):

@@ -31,9 +31,9 @@ def load_dataset(path:str|os.PathLike, csv_name:str="train.csv", images:str="tra
 
 # %% ../nbs/06_data.ipynb #fa342f38
 def severstal_datablock(images_dir:str|os.PathLike, n_train:int, n_valid:int, augment:Mapping|None=None,
-                        image_size:int|tuple[int,int]|None=None) -> DataBlock:
+                        image_size:int|tuple[int,int]|None=None, seed:int|None=None) -> DataBlock:
     "A `DataBlock` over labels rows whose first `n_train` rows train and next `n_valid` validate."
-    item_tfms = [AlbumentationsTransform(build_augmentations(augment))]
+    item_tfms = [AlbumentationsTransform(build_augmentations(augment, seed))]
     if image_size is not None: item_tfms.append(Resize(image_size, method=ResizeMethod.Squish))
     return DataBlock(
         blocks=(ImageBlock, MultiCategoryBlock(encoded=True, vocab=VOCAB)),
@@ -45,12 +45,12 @@ def severstal_datablock(images_dir:str|os.PathLike, n_train:int, n_valid:int, au
 
 # %% ../nbs/06_data.ipynb #8c85ca13
 def build_dataloaders(labels:pd.DataFrame, images_dir:str|os.PathLike, splits:tuple, bs:int=8, num_workers:int=0,
-                      augment:Mapping|None=None, image_size:int|tuple[int,int]|None=None, **kwargs) -> DataLoaders:
+                      augment:Mapping|None=None, image_size:int|tuple[int,int]|None=None, seed:int|None=None, **kwargs) -> DataLoaders:
     "Train/valid `DataLoaders` for the `(train_idx, valid_idx, test_idx)` `splits` of `labels`; `dls.test` holds the test rows."
     train_idx, valid_idx, test_idx = (np.asarray(s, dtype=int) for s in splits)
     if not len(train_idx) or not len(valid_idx): raise ValueError(f"empty split: {len(train_idx)} train and {len(valid_idx)} valid images")
     items = labels.iloc[np.concatenate([train_idx, valid_idx])].reset_index(drop=True)
-    dblock = severstal_datablock(images_dir, len(train_idx), len(valid_idx), augment, image_size)
+    dblock = severstal_datablock(images_dir, len(train_idx), len(valid_idx), augment, image_size, seed)
     kwargs.setdefault("drop_last", False)      # every training image every epoch: ConvNeXt has no batch norm to upset
     dls = dblock.dataloaders(items, bs=bs, num_workers=num_workers, **kwargs)
     dls.test = labels.iloc[test_idx].reset_index(drop=True)

@@ -157,15 +157,17 @@ def compare_experiments(folder:str|os.PathLike, split:str="test", which:str="tun
         except ValueError as e: rows.append({"experiment": str(p.parent.relative_to(folder)), "status": f"unreadable: {e}"})
     flat = [_flatten(r.get("config", {})) for _, r in recs]
     keys = sorted({k for f in flat for k in f})
-    differ = [k for k in keys if k not in IGNORED_KEYS and len({repr(f.get(k)) for f in flat}) > 1]
+    # keys some runs lack come from different library versions (a key added later): shown, but not a difference that was asked for
+    partial = [k for k in keys if k not in IGNORED_KEYS and not all(k in f for f in flat)]
+    differ = [k for k in keys if k not in IGNORED_KEYS and k not in partial and len({repr(f.get(k)) for f in flat}) > 1]
     for (p, r), f in zip(recs, flat):
         t = r.get("timing", {})
         rows.append({"experiment": str(p.parent.relative_to(folder)) if p.parent != Path(folder) else ".",
-                     **{k: f.get(k) for k in differ}, "status": r.get("status"), "epochs": r.get("epochs_completed"),
+                     **{k: f.get(k) for k in differ + partial}, "status": r.get("status"), "epochs": r.get("epochs_completed"),
                      "best_epoch": (r.get("best") or {}).get("epoch"), **_scores(r, split, which),
                      "minutes": round(t["total_seconds"] / 60, 2) if t.get("total_seconds") else None})
     df = pd.DataFrame(rows)
-    df.attrs["differ"] = differ
+    df.attrs["differ"], df.attrs["partial"] = differ, partial
     return df
 
 def plot_comparison(df:pd.DataFrame, metric:str="macro_f1"):

@@ -23,7 +23,7 @@ from .augment import AUGMENTATIONS
 from .callbacks import (AutocastPrecision, BestCheckpoint, DataParallelTrainer, DivergenceStop, EarlyStopping, ResultsWriter,
                                       ResumeCheckpoint, SkippedEpochs, alone, broadcast_object, init_distributed, is_main_process, load_checkpoint,
                                       main_first, resolve_precision, resume_state, save_checkpoint, warmup_cosine, write_json)
-from fastai.torch_core import num_distrib
+from fastai.torch_core import num_distrib, rank_distrib
 from .core import CLASSES, CLASS_COLS, UnknownNameError, atomic_write, seed_everything
 from .data import build_dataloaders, load_dataset, test_dataloader
 from .labels import class_counts, validate_dataset
@@ -72,6 +72,7 @@ def validate_config(cfg:DictConfig) -> None:
     check("training.accumulate", int(t.accumulate) >= 1, f"must be at least 1, got {t.accumulate}")
     check("training.lr", float(t.lr) > 0, f"must be positive, got {t.lr}")
     check("training.lr_scale", t.lr_scale in ("none", "linear", "sqrt"), f"must be none, linear or sqrt, got {t.lr_scale!r}")
+    check("data.on_bad_images", cfg.data.on_bad_images in ("error", "skip"), f"must be error or skip, got {cfg.data.on_bad_images!r}")
     check("data.batch_size", int(cfg.data.batch_size) >= 1, f"must be at least 1, got {cfg.data.batch_size}")
     check("loss.alpha", cfg.loss.alpha in (None, "dynamic") or not isinstance(cfg.loss.alpha, str), f"must be dynamic, a number, a list or null, got {cfg.loss.alpha!r}")
     if unknown := set(cfg.augment) - set(AUGMENTATIONS): raise ConfigError(f"augment: unknown component(s) {sorted(unknown)}; known: {', '.join(AUGMENTATIONS)}")
@@ -154,6 +155,16 @@ def _pred_table(rows:pd.DataFrame, probs:np.ndarray, split:str) -> pd.DataFrame:
     for col in CLASS_COLS: df[col] = rows[col].to_numpy()
     return df
 
+# %% ../nbs/12_train.ipynb #fcda6e24
+def _bad_images(rep, on_bad:str) -> list[dict]:
+    "The images to skip for a `validate_dataset` report under `data.on_bad_images` (`error` raises on any problem)."
+    if rep.ok: return []
+    if on_bad == "skip" and not rep.bad_codes:
+        return [{"image": f, "problem": p, "detail": d} for p in rep.problems[:4] for f, d in getattr(rep, p)]
+    fix = ("fix the labels file" if rep.bad_codes else
+           "fix or remove the files, set data.on_bad_images=skip to leave them out, or data.validate=false to train anyway")
+    raise ValueError(f"data set problems ({fix}):\n{rep}")
+
 # %% ../nbs/12_train.ipynb #1db5e9e7
 def train(cfg:DictConfig) -> dict:
     "Run the experiment `cfg` describes; returns the `results.json` record."
@@ -172,29 +183,37 @@ def train(cfg:DictConfig) -> dict:
             if (exp/".hydra").is_dir(): shutil.copytree(exp/".hydra", old/".hydra"/f"resume_{datetime.now():%Y%m%d_%H%M%S}", dirs_exist_ok=True)
             if not [p for p in exp.iterdir() if p.name != ".hydra"]: shutil.rmtree(exp, ignore_errors=True)
         exp = old
+        if main:                                   # a process killed mid-write leaves its temporary file: the real one is intact
+            for tmp in [*exp.glob(".*.tmp"), *(exp/"checkpoints").glob(".*.tmp")]: tmp.unlink(missing_ok=True)
     if main:
         exp.mkdir(parents=True, exist_ok=True)
         if not made_by_hydra and not (exp/".hydra"/"config.yaml").exists():
             (exp/".hydra").mkdir(exist_ok=True); OmegaConf.save(cfg, exp/".hydra"/"config.yaml")
     save_json = write_json if main else (lambda path, obj: None)
-    seed = seed_everything(int(cfg.seed))
+    seed = seed_everything(int(cfg.seed), deterministic=bool(cfg.training.deterministic))
 
     # data: rank 0 first (it generates the synthetic set into the cache, validates), then the others
     def prepare():
         data_path, synthetic = _data(cfg)
+        skipped = []
         if cfg.data.validate and not synthetic and main:
             rep = validate_dataset(data_path, cfg.data.csv, cfg.data.images)
-            if not rep.ok: raise ValueError(f"data set problems (fix them, or set data.validate=false to train anyway):\n{rep}")
-        return data_path, synthetic
-    data_path, synthetic = main_first(prepare)
+            skipped = _bad_images(rep, cfg.data.on_bad_images)
+        return data_path, synthetic, skipped
+    data_path, synthetic, skipped = broadcast_object(main_first(prepare))   # rank 0's findings hold for every rank
     labels, images_dir = load_dataset(data_path, cfg.data.csv, cfg.data.images)
+    if skipped:
+        labels = labels[~labels.ImageId.isin({s["image"] for s in skipped})].reset_index(drop=True)
+        if main: warnings.warn(f"data.on_bad_images=skip: {len(skipped)} image(s) left out: " +
+                               "; ".join(f"{s['image']} ({s['problem']})" for s in skipped[:10]) + (" ..." if len(skipped) > 10 else ""))
     y = labels[list(CLASS_COLS)].to_numpy()
     splits = stratified_split(y, cfg.data.split_strategy, seed=seed, fold=int(cfg.data.fold))   # the same on every rank: same seed
     if main: _write_split(exp/"split.csv", labels, splits)
     device = rank_device or torch.device("cuda" if cfg.training.device == "cuda" or (cfg.training.device == "auto" and torch.cuda.is_available()) else "cpu")
     dls = build_dataloaders(labels, images_dir, splits, bs=int(cfg.data.batch_size), num_workers=int(cfg.data.num_workers),
                             augment=OmegaConf.to_container(cfg.augment), device=device,
-                            image_size=None if cfg.data.image_size is None else tuple(cfg.data.image_size))
+                            image_size=None if cfg.data.image_size is None else tuple(cfg.data.image_size),
+                            seed=seed + rank_distrib())             # augmentation streams: reproducible, different per rank
 
     # model, loss, learner
     seed_everything(seed)
@@ -229,6 +248,7 @@ def train(cfg:DictConfig) -> dict:
             "environment": environment(), "device": str(device), "precision": precision, "channels_last": channels_last, "seed": seed,
             "processes": world, "global_batch_size": int(cfg.data.batch_size) * world * int(cfg.training.accumulate), "lr": lr,
             "data": {"path": str(data_path), "synthetic": synthetic, "images": len(labels), "class_counts": class_counts(labels).to_dict(),
+                     "skipped_images": skipped,
                      "split_strategy": cfg.data.split_strategy,
                      "split_sizes": {n: int(len(s)) for n, s in zip(("train", "valid", "test"), splits)},
                      "split_class_counts": {n: dict(zip(CLASS_COLS, y[s].sum(0).tolist())) for n, s in zip(("train", "valid", "test"), splits)}},
