@@ -55,3 +55,14 @@ def test_two_cpu_processes_train_one_run(tmp_path, n):
     # the same run on one process, for the wall-time comparison reported in the notes
     _, secs1 = launch(1, [*args, f"output_dir={tmp_path/'one'}"], tmp_path)
     print(f"\nwall time, same run: 1 process {secs1:.1f} s, {n} processes {secs:.1f} s")
+
+
+def test_early_stopping_stops_both_ranks_together(tmp_path):
+    # an lr of ~0 cannot improve the validation loss by min_delta: with patience 1, both ranks stop after epoch 1 of 5
+    args = [*TINY[:-1], "data.synthetic_images=40", "training.device=cpu", "training.num_epochs=5", "training.lr=1e-12",
+            "training.monitor=valid_loss", "training.early_stopping.enabled=true", "training.early_stopping.patience=1",
+            "training.early_stopping.min_delta=0.001", f"output_dir={tmp_path/'es'}"]
+    launch(2, args, tmp_path)                                       # both ranks exit 0: neither waits for the other
+    (exp,) = experiments(tmp_path/"es")
+    res = json.loads((exp/"results.json").read_text())
+    assert res["status"] == "early_stopped" and len(res["history"]) == 2 and res["best"]["epoch"] == 0
