@@ -20,6 +20,7 @@ def launch(n, args, tmp):
     return r, time.time() - t0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [2])
 def test_two_cpu_processes_train_one_run(tmp_path, n):
     args = [*TINY, "data.synthetic_images=40", "training.num_epochs=2", "training.device=cpu"]
@@ -57,6 +58,7 @@ def test_two_cpu_processes_train_one_run(tmp_path, n):
     print(f"\nwall time, same run: 1 process {secs1:.1f} s, {n} processes {secs:.1f} s")
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_both_ranks_together(tmp_path):
     # an lr of ~0 cannot improve the validation loss by min_delta: with patience 1, both ranks stop after epoch 1 of 5
     args = [*TINY[:-1], "data.synthetic_images=40", "training.device=cpu", "training.num_epochs=5", "training.lr=1e-12",

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import pandas as pd
 from PIL import Image
 
@@ -48,6 +49,7 @@ def test_predict_matches_training_preds_and_reports_bad_images(tmp_path):
     assert bad.returncode == 2 and "not an experiment folder" in bad.stderr and "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow
 def test_ablation_is_one_multirun_and_one_report(tmp_path):
     run(["-m", *TINY, "training.num_epochs=1", "seed=0,1", "loss.type=focal_loss,bce", f"output_dir={tmp_path/'abl'}"], tmp_path)
     (sweep,) = [p for p in (tmp_path/"abl").iterdir() if p.name.startswith("multirun_")]

@@ -48,6 +48,7 @@ def _wait_for(pred, proc, timeout=300):
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume(tmp_path):
     args = [*TINY, "training.num_epochs=4", f"output_dir={tmp_path/'out'}"]
     proc = subprocess.Popen(["severstal_train", *args], cwd=tmp_path, env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -61,16 +62,19 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
     (exp,) = experiments(tmp_path/"out")
     _all_files_parse(exp)
     done = epochs_done()
-    assert load_checkpoint(exp/"checkpoints"/"last.pt")["epoch"] == done
+    # results.json is written just before last.pt, so a kill between the two leaves last.pt one epoch behind
+    last = load_checkpoint(exp/"checkpoints"/"last.pt")["epoch"]
+    assert done - 1 <= last <= done and last >= 1
     before = json.loads((exp/"results.json").read_text())["history"]
     run([*TINY, "training.num_epochs=4", f"training.resume={exp}", f"output_dir={tmp_path/'out'}"], tmp_path)
     res = json.loads((exp/"results.json").read_text())
     assert res["status"] == "completed" and [h["epoch"] for h in res["history"]] == [0, 1, 2, 3]
-    assert res["history"][:done] == before                       # what was finished is kept, only the unfinished epoch is redone
-    assert res["resumed"][0]["at_epoch"] == done
+    assert res["history"][:last] == before[:last]                # what was checkpointed is kept, only later epochs are redone
+    assert res["resumed"][0]["at_epoch"] == last
     assert not list(exp.rglob("*.tmp"))
 
 
+@pytest.mark.slow
 def test_sigkill_mid_checkpoint_write_keeps_the_previous_checkpoint(tmp_path):
     # torch.save calls per epoch: best (when improved) + last.pt; hang in the middle of a later one and kill there
     args = [*TINY, "training.num_epochs=3", "training.lr=1e-12", "training.monitor=valid_loss", f"output_dir={tmp_path/'out'}"]
@@ -111,6 +115,7 @@ class Payload:
     def __reduce__(self): return (os.system, (f"touch {os.environ['PWNED']}",))
 
 
+@pytest.mark.slow
 def test_pickle_payloads_are_refused_and_never_run(tmp_path):
     run([*TINY, "training.num_epochs=1", f"output_dir={tmp_path/'out'}"], tmp_path)
     (exp,) = experiments(tmp_path/"out")
@@ -148,6 +153,7 @@ def test_divergence_stops_cleanly_with_checkpoints_kept(tmp_path):
     _all_files_parse(exp)
 
 
+@pytest.mark.slow
 def test_same_config_and_seed_give_the_same_run(tmp_path):
     a = run([*TINY, "training.num_epochs=1", f"output_dir={tmp_path/'a'}"], tmp_path)
     b = run([*TINY, "training.num_epochs=1", f"output_dir={tmp_path/'b'}"], tmp_path)

@@ -1,0 +1,10 @@
+"""Process tests. Those marked `slow` train several runs or processes (about a minute each); CI runs them all,
+`pytest -m "not slow" tests` skips them while iterating."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))   # the test modules share helpers (test_train_cli.run, ...)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: trains several runs or launches several processes")
