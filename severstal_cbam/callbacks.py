@@ -233,6 +233,8 @@ def write_json(path:str|os.PathLike, obj) -> Path:
     with atomic_write(path) as f: json.dump(jsonable(obj), f, indent=2)
     return Path(path)
 
+def _finite(v) -> float|None: return float(v) if v is not None and math.isfinite(float(v)) else None   # NaN (an undefined AUC) as null
+
 class ResultsWriter(Callback):
     "Append each epoch's losses, metrics, learning rates, sample counts and time to `record['history']`; rank 0 rewrites `path` atomically."
     order = 62   # after the Recorder (50) and the best checkpoint (61), before early stopping (63) can end the fit
@@ -250,7 +252,7 @@ class ResultsWriter(Callback):
         if getattr(self.learn, "skipped_epoch", False): return
         names = list(self.recorder.metric_names)[1:-1]             # drop 'epoch' and 'time'
         vals = list(self.recorder.log)[1:len(names) + 1]
-        row = {"epoch": self.epoch_offset + self.epoch, **{n: (float(v) if v is not None else None) for n, v in zip(names, vals)},
+        row = {"epoch": self.epoch_offset + self.epoch, **{n: _finite(v) for n, v in zip(names, vals)},
                "lr": [float(h["lr"]) for h in self.opt.hypers], "train_samples": int(all_reduce(self._n_train)),
                "valid_samples": self._valid_samples(), "seconds": round(time.time() - self._t0, 2)}
         self.record["history"].append(row)

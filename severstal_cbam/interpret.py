@@ -18,6 +18,7 @@ from sklearn.metrics import precision_recall_curve, average_precision_score
 
 from .core import CLASSES, CLASS_COLS, atomic_write
 from .inference import Experiment, load_image, predict_probs
+from .train import plot_learning_curves
 from fastai.vision.core import imagenet_stats
 
 # %% auto #0
@@ -82,18 +83,8 @@ def read_record(run:str|os.PathLike|dict) -> dict:
     except json.JSONDecodeError as e: raise ValueError(f"{p}: not valid JSON ({e})") from None
 
 def plot_history(run:str|os.PathLike|dict):
-    "Training curves from `results.json`: train/valid loss and validation F1 (macro and per class) per epoch."
-    hist = pd.DataFrame(read_record(run)["history"])
-    if hist.empty: raise ValueError("the run has no finished epoch yet")
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.5))
-    a.plot(hist.epoch, hist.train_loss, "o-", label="train"); a.plot(hist.epoch, hist.valid_loss, "o-", label="valid")
-    a.set(xlabel="epoch", ylabel="loss", title="loss"); a.legend()
-    for c in CLASSES:
-        if f"f1_c{c}" in hist: b.plot(hist.epoch, hist[f"f1_c{c}"], ".--", alpha=.7, label=f"class {c}")
-    if "f1_macro" in hist: b.plot(hist.epoch, hist.f1_macro, "ko-", label="macro")
-    b.set(xlabel="epoch", ylabel="F1 @ threshold", title="validation F1", ylim=(-0.02, 1.02)); b.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    "Training curves of a run (folder, results.json or record): `train.plot_learning_curves` -- loss, validation ROC AUC and F1 against minutes."
+    return plot_learning_curves(read_record(run))
 
 # %% ../nbs/14_interpret.ipynb #7eeb9c03
 def run_predictions(run:str|os.PathLike, split:str="test") -> tuple[np.ndarray, np.ndarray]:

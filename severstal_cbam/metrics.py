@@ -14,7 +14,7 @@ from sklearn.metrics import f1_score, roc_auc_score
 from .core import CLASSES
 
 # %% auto #0
-__all__ = ['multilabel_metrics', 'tune_thresholds', 'f1_macro', 'f1_per_class']
+__all__ = ['multilabel_metrics', 'tune_thresholds', 'f1_macro', 'f1_per_class', 'auc_macro', 'auc_per_class']
 
 # %% ../nbs/10_metrics.ipynb #aa66dff0
 def _prf(tp, fp, fn) -> dict:
@@ -84,3 +84,21 @@ def f1_per_class(threshold:float=0.5, classes:Sequence=CLASSES) -> list[AccumMet
     "fastai metrics: one F1 per class at `threshold`, named `f1_c1`, `f1_c2`, ..."
     return [AccumMetric(partial(_f1_column, j=j), activation=ActivationType.Sigmoid, thresh=threshold, to_np=True,
                         invert_arg=True, flatten=False, name=f"f1_c{c}") for j, c in enumerate(classes)]
+
+# %% ../nbs/10_metrics.ipynb #2a6bd0a1
+def _auc_column(y_true, probs, j:int) -> float:
+    y = y_true[:, j]
+    return float(roc_auc_score(y, probs[:, j])) if 0 < y.sum() < len(y) else float("nan")
+
+def _auc_macro(y_true, probs) -> float:
+    aucs = [a for a in (_auc_column(y_true, probs, j) for j in range(y_true.shape[1])) if not np.isnan(a)]
+    return float(np.mean(aucs)) if aucs else float("nan")
+
+def auc_macro() -> AccumMetric:
+    "fastai metric: ROC AUC averaged over the classes present in the validation set, named `auc_macro`."
+    return AccumMetric(_auc_macro, activation=ActivationType.Sigmoid, to_np=True, invert_arg=True, flatten=False, name="auc_macro")
+
+def auc_per_class(classes:Sequence=CLASSES) -> list[AccumMetric]:
+    "fastai metrics: one ROC AUC per class, named `auc_c1`, `auc_c2`, ... (NaN when the class is absent or everywhere)."
+    return [AccumMetric(partial(_auc_column, j=j), activation=ActivationType.Sigmoid, to_np=True, invert_arg=True,
+                        flatten=False, name=f"auc_c{c}") for j, c in enumerate(classes)]

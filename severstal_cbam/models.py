@@ -15,8 +15,9 @@ from .cbam import CBAM
 from .core import CLASSES, Registry
 
 # %% auto #0
-__all__ = ['HEAD_KEYS', 'MODELS', 'CONVNEXT_SIZES', 'ConvNeXtCBAM', 'read_state_dict', 'load_backbone_weights', 'list_models',
-           'param_groups', 'freeze_backbone', 'param_counts', 'create_model']
+__all__ = ['HEAD_KEYS', 'MODELS', 'CONVNEXT_SIZES', 'HEAD_POOLS', 'NORMS', 'ConvNeXtCBAM', 'read_state_dict',
+           'load_backbone_weights', 'list_models', 'param_groups', 'freeze_backbone', 'param_counts', 'create_model',
+           'GeM', 'CatAvgMaxPool', 'set_head_pool', 'BatchNormLast', 'set_norm']
 
 # %% ../nbs/08_models.ipynb #1134bbea
 class ConvNeXtCBAM(nn.Module):
@@ -49,7 +50,7 @@ class ConvNeXtCBAM(nn.Module):
         return {int(k): m.spatial_map for k, m in self.cbam.items() if m.spatial_map is not None}
 
 # %% ../nbs/08_models.ipynb #38dadb9c
-HEAD_KEYS = ("head.fc.",)
+HEAD_KEYS = ("head.fc.", "head.global_pool.")   # the classifier, and a learnable pooling (GeM) if any
 
 def read_state_dict(path:str|os.PathLike) -> dict[str, torch.Tensor]:
     "A state dict from a `.safetensors`, `.pth`, `.pt` or `.bin` file, loaded without unpickling code."
@@ -81,7 +82,8 @@ def load_backbone_weights(model:nn.Module, path:str|os.PathLike) -> dict:
     if bad := [k for k in sd if sd[k].shape != own[k].shape]:
         raise ValueError(f"{path}: shape mismatch for {bad[:5]} (e.g. {tuple(sd[bad[0]].shape)} vs {tuple(own[bad[0]].shape)}): a different ConvNeXt size?")
     missing = [k for k in own if k not in sd]
-    if backbone_missing := [k for k in missing if not k.startswith(HEAD_KEYS + ("cbam.",))]:
+    stats = (".running_mean", ".running_var", ".num_batches_tracked")     # batch-norm statistics (model.norm=batchnorm) start fresh
+    if backbone_missing := [k for k in missing if not k.startswith(HEAD_KEYS + ("cbam.",)) and not k.endswith(stats)]:
         raise ValueError(f"{path}: {len(backbone_missing)} backbone key(s) missing, e.g. {backbone_missing[:5]}")
     model.load_state_dict(sd, strict=False)
     return {"file": str(path), "loaded": len(sd), "new": missing, "head_replaced": bool(head_mismatch)}
@@ -139,9 +141,60 @@ def param_counts(model:nn.Module) -> dict[str, int]:
 
 # %% ../nbs/08_models.ipynb #dd0c0077
 def create_model(name:str, n_classes:int=len(CLASSES), pretrained:bool=False, weights:str|os.PathLike|None=None,
-                 cbam_stages=(2, 3), freeze_backbone:bool=False, **kwargs) -> nn.Module:
-    "A registered model by `name`, with ImageNet (`pretrained`) or file (`weights`) backbone weights."
+                 cbam_stages=(2, 3), freeze_backbone:bool=False, head_pool:str="avg", norm:str="layernorm", **kwargs) -> nn.Module:
+    "A registered model by `name`, with ImageNet (`pretrained`) or file (`weights`) backbone weights, `head_pool` pooling and `norm` layers."
     model = MODELS.get(name)(n_classes=n_classes, pretrained=pretrained, weights=weights, cbam_stages=cbam_stages, **kwargs)
+    if head_pool != "avg": set_head_pool(model, head_pool)
+    if norm != "layernorm": set_norm(model, norm)
     model.weights_report = load_backbone_weights(model, weights) if weights is not None else None
     if freeze_backbone: globals()["freeze_backbone"](model, True)
+    return model
+
+# %% ../nbs/08_models.ipynb #f1291e99
+class GeM(nn.Module):
+    "Generalised-mean pooling with a learnable exponent `p`: `(mean over H, W of clamp(x, eps)^p)^(1/p)`, `(B, C, 1, 1)`."
+    def __init__(self, p:float=3.0, eps:float=1e-6):
+        super().__init__()
+        self.p, self.eps = nn.Parameter(torch.tensor(float(p))), eps
+    def forward(self, x): return x.float().clamp(min=self.eps).pow(self.p).mean((2, 3), keepdim=True).pow(1. / self.p).to(x.dtype)
+    def feat_mult(self): return 1
+    def is_identity(self): return False
+
+class CatAvgMaxPool(nn.Module):
+    "Global average and max pooling side by side as a `(B, C, 1, 2)` map (fastai's `AdaptiveConcatPool2d`, laid out for a LayerNorm2d)."
+    def forward(self, x): return torch.cat([x.mean((2, 3), keepdim=True), x.amax((2, 3), keepdim=True)], dim=-1)
+    def feat_mult(self): return 2
+    def is_identity(self): return False
+
+HEAD_POOLS = ("avg", "max", "avgmax", "catavgmax", "gem")
+
+def set_head_pool(model:nn.Module, pool:str="avg") -> nn.Module:
+    "Replace the global pooling of a (CBAM-)ConvNeXt's head by one of `HEAD_POOLS`; `catavgmax` also gets a wider, new classifier."
+    if pool not in HEAD_POOLS: raise ValueError(f"model.head_pool must be one of {', '.join(HEAD_POOLS)}; got {pool!r}")
+    head = model.head
+    if pool == "gem": head.global_pool = GeM()
+    elif pool == "catavgmax": head.global_pool = CatAvgMaxPool()
+    else: head.global_pool = timm.layers.SelectAdaptivePool2d(pool_type=pool)
+    if isinstance(head.fc, nn.Linear) and head.fc.in_features != head.num_features * head.global_pool.feat_mult():
+        head.fc = nn.Linear(head.num_features * head.global_pool.feat_mult(), head.fc.out_features)
+    return model
+
+# %% ../nbs/08_models.ipynb #462b82da
+class BatchNormLast(nn.BatchNorm2d):
+    "`BatchNorm2d` for a channels-last `(B, H, W, C)` tensor, where ConvNeXt blocks apply their norm."
+    def forward(self, x): return super().forward(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+
+NORMS = ("layernorm", "batchnorm")
+
+def set_norm(model:nn.Module, norm:str="layernorm") -> nn.Module:
+    "Use `norm` (`layernorm`: timm's, or `batchnorm`) in a (CBAM-)ConvNeXt's stem, stages and downsampling layers."
+    if norm not in NORMS: raise ValueError(f"model.norm must be one of {', '.join(NORMS)}; got {norm!r}")
+    if norm == "layernorm": return model
+    from timm.layers import LayerNorm, LayerNorm2d
+    def swap(parent):
+        for name, child in parent.named_children():
+            if isinstance(child, LayerNorm2d): setattr(parent, name, nn.BatchNorm2d(child.normalized_shape[0]))
+            elif isinstance(child, (nn.LayerNorm, LayerNorm)): setattr(parent, name, BatchNormLast(child.normalized_shape[0]))
+            else: swap(child)
+    swap(model.stem); swap(model.stages)
     return model

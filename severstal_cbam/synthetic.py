@@ -16,8 +16,9 @@ from .core import CLASSES, atomic_write
 from .rle import SHAPE, rle_encode
 
 # %% auto #0
-__all__ = ['DEFECT_PAINTERS', 'CLEAN_FRACTION', 'CLASS_WEIGHTS', 'SECOND_CLASS_FRACTION', 'steel_background', 'synthetic_labels',
-           'render_image', 'make_synthetic_severstal', 'default_cache_dir', 'synthetic_dataset']
+__all__ = ['DEFECT_PAINTERS', 'STYLES', 'CLEAN_FRACTION', 'CLASS_WEIGHTS', 'SECOND_CLASS_FRACTION', 'OTHER_PAINTERS',
+           'steel_background', 'synthetic_labels', 'render_image', 'make_synthetic_severstal', 'default_cache_dir',
+           'synthetic_dataset', 'other_background']
 
 # %% ../nbs/03_synthetic.ipynb #1bcb9ddc
 def _blur(x:np.ndarray, kx:int, ky:int) -> np.ndarray:
@@ -90,6 +91,7 @@ def _dark_patch(img, rng):
     return mask
 
 DEFECT_PAINTERS = {1: _pits, 2: _vertical_scratches, 3: _horizontal_scuff, 4: _dark_patch}
+STYLES = {"steel": (steel_background, DEFECT_PAINTERS)}   # style -> (background, painters); `other` is added below
 
 # %% ../nbs/03_synthetic.ipynb #a9472000
 # Fractions of images: clean, then the image's (first) class; and the fraction of defect images with a second class.
@@ -118,17 +120,20 @@ def synthetic_labels(n_images:int, seed:int=0) -> list[tuple[int, ...]]:
     return [labels[i] for i in order]
 
 # %% ../nbs/03_synthetic.ipynb #d09fe6ea
-def render_image(classes:tuple[int, ...], rng:np.random.Generator, shape:tuple[int,int]=SHAPE) -> tuple[np.ndarray, dict]:
-    "An `(H, W, 3)` uint8 steel image with the defects of `classes`, and `{class: mask}`."
-    img = steel_background(rng, shape)
-    masks = {c: DEFECT_PAINTERS[c](img, rng) for c in classes}
+def render_image(classes:tuple[int, ...], rng:np.random.Generator, shape:tuple[int,int]=SHAPE, style:str="steel") -> tuple[np.ndarray, dict]:
+    "An `(H, W, 3)` uint8 steel image with the defects of `classes` drawn in `style` (`steel` or `other`), and `{class: mask}`."
+    if style not in STYLES: raise ValueError(f"style must be one of {', '.join(STYLES)}; got {style!r}")
+    background, painters = STYLES[style]
+    img = background(rng, shape)
+    masks = {c: painters[c](img, rng) for c in classes}
     gray = np.clip(img, 0, 255).astype(np.uint8)
     return np.repeat(gray[..., None], 3, axis=2), masks
 
 # %% ../nbs/03_synthetic.ipynb #7bc254e7
 def make_synthetic_severstal(path:str|os.PathLike, n_images:int=500, seed:int=0, shape:tuple[int,int]=SHAPE,
-                             quality:int=92, overwrite:bool=False) -> Path:
-    "Write a synthetic Severstal data set (`train_images/*.jpg`, new-format `train.csv`) to `path`."
+                             quality:int=92, overwrite:bool=False, style:str="steel") -> Path:
+    "Write a synthetic Severstal data set (`train_images/*.jpg`, new-format `train.csv`) to `path`, defects drawn in `style`."
+    if style not in STYLES: raise ValueError(f"style must be one of {', '.join(STYLES)}; got {style!r}")
     path = Path(path)
     if (path/"train.csv").exists() and not overwrite:
         raise FileExistsError(f"{path} already holds a data set (train.csv); pass overwrite=True to replace it")
@@ -142,7 +147,7 @@ def make_synthetic_severstal(path:str|os.PathLike, n_images:int=500, seed:int=0,
         (tmp/"train_images").mkdir()
         rows = []
         for name, classes in zip(names, labels):
-            img, masks = render_image(classes, rng, shape)
+            img, masks = render_image(classes, rng, shape, style)
             Image.fromarray(img).save(tmp/"train_images"/name, quality=quality)
             rows += [(name, c, rle_encode(m)) for c, m in masks.items()]
         df = pd.DataFrame(rows, columns=["ImageId", "ClassId", "EncodedPixels"]).sort_values(["ImageId", "ClassId"])
@@ -165,3 +170,63 @@ def synthetic_dataset(n_images:int=500, seed:int=0, cache_dir:str|os.PathLike|No
     path = Path(cache_dir or default_cache_dir())/f"synthetic_n{n_images}_seed{seed}"
     if not (path/"train.csv").exists(): make_synthetic_severstal(path, n_images, seed, overwrite=True)
     return path
+
+# %% ../nbs/03_synthetic.ipynb #3675e981
+def other_background(rng:np.random.Generator, shape:tuple[int,int]=SHAPE) -> np.ndarray:
+    "A float32 grey surface unlike `steel_background`: fine diagonal texture, periodic roller marks, vertical shading."
+    h, w = shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    ang = rng.uniform(0.3, 0.7)
+    ripple = np.sin((xx * np.cos(ang) + yy * np.sin(ang)) / rng.uniform(3, 6)) * rng.uniform(2, 5)
+    marks = np.sin(xx / rng.uniform(90, 160) * 2 * np.pi + rng.uniform(0, 2 * np.pi)) * rng.uniform(4, 10)
+    shading = np.linspace(-1, 1, h, dtype=np.float32)[:, None] * rng.uniform(-15, 15)
+    noise = cv2.GaussianBlur(rng.normal(0, rng.uniform(3, 7), (h, w)).astype(np.float32), (3, 3), 0.7)
+    return rng.uniform(110, 160) + ripple + marks + shading + noise
+
+def _craters(img, rng):
+    "Class 1: scattered small craters, dark centre and bright rim."
+    h, w = img.shape
+    mask, delta = np.zeros((h, w), np.uint8), np.zeros((h, w), np.float32)
+    for _ in range(rng.integers(5, 12)):
+        y, x, r = int(rng.integers(15, h - 15)), int(rng.integers(15, w - 15)), int(rng.integers(3, 7))
+        cv2.circle(delta, (x, y), r + 2, 1.0, 2)
+        cv2.circle(delta, (x, y), r, -1.6, -1)
+        cv2.circle(mask, (x, y), r + 2, 1, -1)
+    img += cv2.GaussianBlur(delta, (3, 3), 0.8) * rng.uniform(25, 40)
+    return mask
+
+def _dark_slanted_lines(img, rng):
+    "Class 2: one or two short, dark, slanted lines."
+    h, w = img.shape
+    mask = np.zeros((h, w), np.uint8)
+    for _ in range(rng.integers(1, 3)):
+        x, y, ln = int(rng.integers(80, w - 80)), int(rng.integers(40, h - 40)), rng.uniform(60, 160)
+        a = rng.uniform(0.35, 1.2) * rng.choice([-1, 1])
+        dx, dy = ln * np.cos(a) / 2, ln * np.sin(a) / 2
+        cv2.line(mask, (int(x - dx), int(y - dy)), (int(x + dx), int(y + dy)), 1, int(rng.integers(2, 4)))
+    img -= cv2.GaussianBlur(mask.astype(np.float32), (3, 3), 0.8) * rng.uniform(35, 55)
+    return mask
+
+def _rough_patch(img, rng):
+    "Class 3: an elliptical patch of rough, slightly darker surface."
+    h, w = img.shape
+    ph, pw = int(rng.integers(40, 120)), int(rng.integers(120, 400))
+    y0, x0 = int(rng.integers(0, h - ph)), int(rng.integers(0, w - pw))
+    mask = np.zeros((h, w), np.uint8)
+    cv2.ellipse(mask, (x0 + pw // 2, y0 + ph // 2), (pw // 2, ph // 2), 0, 0, 360, 1, -1)
+    rough = rng.normal(0, 1, (h, w)).astype(np.float32) * rng.uniform(12, 20)
+    img += cv2.GaussianBlur(mask.astype(np.float32), (9, 9), 3) * (rough - rng.uniform(5, 12))
+    return mask
+
+def _bright_smear(img, rng):
+    "Class 4: a large, bright, mottled smear."
+    h, w = img.shape
+    cx, cy, ax, ay = int(rng.integers(150, w - 150)), int(rng.integers(60, h - 60)), int(rng.integers(80, 200)), int(rng.integers(30, 70))
+    mask = np.zeros((h, w), np.uint8)
+    cv2.ellipse(mask, (cx, cy), (ax, ay), float(rng.uniform(-20, 20)), 0, 360, 1, -1)
+    mottle = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 6)
+    img += cv2.GaussianBlur(mask.astype(np.float32), (31, 31), 10) * (0.6 + mottle) * rng.uniform(25, 40)
+    return mask
+
+OTHER_PAINTERS = {1: _craters, 2: _dark_slanted_lines, 3: _rough_patch, 4: _bright_smear}
+STYLES["other"] = (other_background, OTHER_PAINTERS)

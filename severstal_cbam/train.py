@@ -28,14 +28,14 @@ from .core import CLASSES, CLASS_COLS, UnknownNameError, atomic_write, seed_ever
 from .data import build_dataloaders, load_dataset, test_dataloader
 from .labels import class_counts, validate_dataset
 from .losses import LOSSES, create_loss
-from .metrics import f1_macro, f1_per_class, multilabel_metrics, tune_thresholds
+from .metrics import auc_macro, auc_per_class, f1_macro, f1_per_class, multilabel_metrics, tune_thresholds
 from .models import MODELS, create_model, param_counts, param_groups
 from .split import parse_strategy, stratified_split
 from .synthetic import synthetic_dataset
 
 # %% auto #0
 __all__ = ['CONF_DIR', 'MONITORS', 'load_config', 'ConfigError', 'validate_config', 'environment', 'experiment_dir', 'scaled_lr',
-           'train', 'main']
+           'plot_learning_curves', 'save_learning_curves', 'train', 'metrics_table', 'main']
 
 # %% ../nbs/12_train.ipynb #3d28ffe3
 CONF_DIR = Path(severstal_cbam.__file__).parent/"conf"
@@ -47,7 +47,7 @@ def load_config(overrides:list[str]|tuple=(), config_name:str="train_config") ->
         return compose(config_name=config_name, overrides=list(overrides))
 
 # %% ../nbs/12_train.ipynb #ec56fae3
-MONITORS = ("valid_loss", "f1_macro", *[f"f1_c{c}" for c in CLASSES])
+MONITORS = ("valid_loss", "f1_macro", *[f"f1_c{c}" for c in CLASSES], "auc_macro", *[f"auc_c{c}" for c in CLASSES])
 
 class ConfigError(ValueError):
     "A config value that cannot work; raised before any data is touched."
@@ -141,6 +141,32 @@ def _fit(learn, cfg, n_epoch, start_epoch, cbs, lr):
         sched = ParamScheduler({"lr": warmup_cosine(lr, float(t.warmup_pct))})
         learn.fit(n_epoch, wd=float(t.weight_decay), cbs=[sched, *cbs], start_epoch=start_epoch)
 
+# %% ../nbs/12_train.ipynb #45d85178
+def plot_learning_curves(record:dict, title:str|None=None):
+    "Train/valid loss, validation ROC AUC and F1 at the threshold (macro and per class) against training minutes, from a run's record."
+    from matplotlib.figure import Figure
+    hist = pd.DataFrame(record["history"])
+    if hist.empty: raise ValueError("the run has no finished epoch yet")
+    minutes = hist["seconds"].cumsum() / 60
+    fig = Figure(figsize=(15, 3.6))
+    axs = fig.subplots(1, 3)
+    axs[0].plot(minutes, hist.train_loss, "o-", label="train"); axs[0].plot(minutes, hist.valid_loss, "o-", label="valid")
+    axs[0].set(xlabel="minutes of training", ylabel="loss", title="loss"); axs[0].legend()
+    for ax, key, name in ((axs[1], "auc", "validation ROC AUC"), (axs[2], "f1", "validation F1 @ threshold")):
+        for c in CLASSES:
+            if f"{key}_c{c}" in hist: ax.plot(minutes, hist[f"{key}_c{c}"], ".--", alpha=.7, label=f"class {c}")
+        if f"{key}_macro" in hist: ax.plot(minutes, hist[f"{key}_macro"], "ko-", label="macro")
+        ax.set(xlabel="minutes of training", title=name, ylim=(-0.02, 1.02)); ax.legend(fontsize=8)
+    if title: fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+def save_learning_curves(record:dict, path:str|os.PathLike) -> Path:
+    "Write `plot_learning_curves(record)` to the PNG `path`, atomically."
+    fig = plot_learning_curves(record, title=Path(record.get("experiment_dir", "")).name or None)
+    with atomic_write(path, "wb") as f: fig.savefig(f, format="png", dpi=80)
+    return Path(path)
+
 # %% ../nbs/12_train.ipynb #5f1e0a02
 def _write_split(path:Path, labels:pd.DataFrame, splits:tuple) -> None:
     "Atomically write `ImageId,split` for the `(train, valid, test)` index arrays."
@@ -219,7 +245,9 @@ def train(cfg:DictConfig) -> dict:
     seed_everything(seed)
     m = cfg.model
     kw = dict(cbam_stages=tuple(m.cbam_stages), reduction=int(m.cbam_reduction), kernel_size=int(m.cbam_kernel_size)) if m.name.endswith("_cbam") else {}
-    model = create_model(m.name, pretrained=bool(m.pretrained), weights=m.weights, drop_path_rate=float(m.drop_path_rate), **kw)
+    if m.ls_init_value is not None: kw["ls_init_value"] = float(m.ls_init_value)
+    model = create_model(m.name, pretrained=bool(m.pretrained), weights=m.weights, drop_path_rate=float(m.drop_path_rate),
+                         head_pool=str(m.head_pool), norm=str(m.norm), **kw)
     if cfg.training.grad_checkpointing: model.set_grad_checkpointing(True)
     if cfg.training.compile: model.compile()
     l = cfg.loss
@@ -231,12 +259,12 @@ def train(cfg:DictConfig) -> dict:
     channels_last = precision != "fp32" if cfg.training.channels_last == "auto" else bool(cfg.training.channels_last)
     thr = float(cfg.metrics.threshold)
     learn = Learner(dls, model, loss_func=loss, opt_func=Adam, wd=float(cfg.training.weight_decay), splitter=param_groups,
-                    metrics=[f1_macro(thr), *f1_per_class(thr)], path=exp, model_dir="checkpoints", train_bn=False,
+                    metrics=[f1_macro(thr), *f1_per_class(thr), auc_macro(), *auc_per_class()], path=exp, model_dir="checkpoints", train_bn=False,
                     cbs=_callbacks(cfg, precision, channels_last))
 
     if resume: learn.model.load_state_dict(resume["model"])
     if world > 1:
-        learn.add_cb(DataParallelTrainer(sync_bn=False))   # ConvNeXt has no batch norm
+        learn.add_cb(DataParallelTrainer(sync_bn=False))   # model.norm=batchnorm: statistics per process, as without SyncBatchNorm
         if not main: learn.remove_cb(ProgressCallback)
 
     # the record
@@ -322,18 +350,33 @@ def train(cfg:DictConfig) -> dict:
         record["test"] = {"threshold": multilabel_metrics(ty, tp, thr), "tuned": multilabel_metrics(ty, tp, thresholds)}
         preds.append(_pred_table(dls.test, tp, "test"))
     with atomic_write(exp/"predictions.csv") as f: pd.concat(preds).to_csv(f, index=False, float_format="%.7g")
+    save_learning_curves(record, exp/"learning_curves.png")
     record["status"] = stopped or "completed"
     record["timing"].update(finished=datetime.now().isoformat(timespec="seconds"), total_seconds=round(time.time() - t_start, 1))
     save_json(results, record)
     return record
 
 # %% ../nbs/12_train.ipynb #ffb01833
+def metrics_table(m:dict, thresholds=None) -> pd.DataFrame:
+    "One row per class, then `macro` (and `any defect`): support, precision, recall, F1, ROC AUC (and threshold) from `multilabel_metrics`."
+    rows = {f"class {c}": {k: v[k] for k in ("support", "precision", "recall", "f1", "roc_auc")} for c, v in m["per_class"].items()}
+    rows["macro"] = {"support": sum(v["support"] for v in m["per_class"].values()), **{k: m["macro"].get(k) for k in ("precision", "recall", "f1", "roc_auc")}}
+    rows["any defect"] = {"support": None, **m["any_defect"], "roc_auc": None}
+    df = pd.DataFrame(rows).T.astype(float)
+    df["support"] = df["support"].astype("Int64")
+    if thresholds is not None: df["threshold"] = [*np.asarray(thresholds, dtype=float).round(3).tolist(), None, None]
+    return df
+
 def _summary(record:dict) -> str:
     lines = [f"status: {record['status']}; best epoch {record['best']['epoch']} ({record['best']['monitor']} {record['best']['value']})"]
     if record.get("test"):
-        for name, m in (("test @ %.2f" % record["thresholds"]["default"], record["test"]["threshold"]), ("test @ tuned", record["test"]["tuned"])):
-            pc = " ".join(f"c{c}={m['per_class'][c]['f1']:.3f}" for c in CLASSES)
-            lines.append(f"{name}: macro F1 {m['macro']['f1']:.3f}  per class F1 {pc}  any-defect F1 {m['any_defect']['f1']:.3f}")
+        n, thr = record["test"]["tuned"]["n_images"], record["thresholds"]
+        tuned = thr["tuned"] is not None
+        how = "thresholds tuned on the validation split" if tuned else f"threshold {thr['default']}"
+        table = metrics_table(record["test"]["tuned"], thr["tuned"] if tuned else [thr["default"]] * len(CLASSES))
+        lines += [f"test split, {n} images, {how}:", table.to_string(float_format=lambda v: f"{v:.3f}", na_rep="")]
+    t = record.get("timing", {})
+    if "total_seconds" in t: lines.append(f"wall time {t['total_seconds'] / 60:.1f} min (training {t.get('fit_seconds', 0) / 60:.1f} min)")
     lines.append(f"results: {Path(record['experiment_dir'])/'results.json'}")
     return "\n".join(lines)
 

@@ -3,6 +3,7 @@ import errno, json, os, signal, subprocess, sys, time
 from pathlib import Path
 
 import pandas as pd
+from PIL import Image
 import pytest
 import torch
 
@@ -37,6 +38,7 @@ def _all_files_parse(exp):
         if p.suffix == ".json": json.loads(p.read_text())
         elif p.suffix == ".pt": load_checkpoint(p)
         elif p.suffix == ".csv": pd.read_csv(p)
+        elif p.suffix == ".png": Image.open(p).load()
         else: raise AssertionError(f"unexpected file {p}")
 
 
