@@ -374,7 +374,10 @@ def _summary(record:dict) -> str:
         tuned = thr["tuned"] is not None
         how = "thresholds tuned on the validation split" if tuned else f"threshold {thr['default']}"
         table = metrics_table(record["test"]["tuned"], thr["tuned"] if tuned else [thr["default"]] * len(CLASSES))
-        lines += [f"test split, {n} images, {how}:", table.to_string(float_format=lambda v: f"{v:.3f}", na_rep="")]
+        macro = record["test"]["tuned"]["macro"]
+        auc = "n/a" if macro.get("roc_auc") is None else f"{macro['roc_auc']:.3f}"
+        lines += [f"test split, {n} images, {how}: macro F1 {macro['f1']:.3f}, macro ROC AUC {auc}",
+                  table.to_string(float_format=lambda v: f"{v:.3f}", na_rep="")]
     t = record.get("timing", {})
     if "total_seconds" in t: lines.append(f"wall time {t['total_seconds'] / 60:.1f} min (training {t.get('fit_seconds', 0) / 60:.1f} min)")
     lines.append(f"results: {Path(record['experiment_dir'])/'results.json'}")

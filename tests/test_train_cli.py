@@ -51,7 +51,8 @@ def test_cli_and_module_both_train_and_leave_a_complete_record(tmp_path):
     (exp,) = experiments(tmp_path/"a")
     check_run(exp, 2)
     assert f"results: {exp.resolve()/'results.json'}" in r.stdout
-    assert "macro F1" in r.stdout
+    macro = json.loads((exp/"results.json").read_text())["test"]["tuned"]["macro"]
+    assert f"macro F1 {macro['f1']:.3f}" in r.stdout   # the closing summary quotes the record
     # python -m, with Hydra's force-override syntax
     run([*TINY, "++training.num_epochs=1", f"output_dir={tmp_path/'b'}"], tmp_path, cmd=(sys.executable, "-m", "severstal_cbam.train"))
     (exp_b,) = experiments(tmp_path/"b")
