@@ -20,7 +20,7 @@ from .models import create_model
 
 # %% auto #0
 __all__ = ['TRAIN_FLOPS_PER_FORWARD', 'GOALS', 'count_flops', 'matmul_peak', 'Setting', 'resolve_setting', 'PeakMemory',
-           'bench_models', 'bench_data', 'bench_epoch', 'headline', 'run_bench', 'format_table', 'main']
+           'bench_models', 'bench_decode', 'bench_data', 'bench_epoch', 'headline', 'run_bench', 'format_table', 'main']
 
 # %% ../nbs/15_bench.ipynb #ea2b31e3
 def count_flops(model:nn.Module, x:torch.Tensor) -> int:
@@ -48,22 +48,24 @@ def matmul_peak(dtype:torch.dtype=torch.float32, device:str|torch.device="cpu", 
 # %% ../nbs/15_bench.ipynb #930e298f
 @dataclass(frozen=True)
 class Setting:
-    "How a model runs: `precision` (fp32, bf16, fp16), `channels_last`, and timm gradient checkpointing."
+    "How a model runs: `precision` (fp32, bf16, fp16), `channels_last`, timm gradient checkpointing, `torch.compile`."
     precision: str = "fp32"
     channels_last: bool = False
     grad_checkpointing: bool = False
+    compile: bool = False
     @property
     def name(self) -> str:
-        return self.precision + ("+cl" if self.channels_last else "") + ("+gc" if self.grad_checkpointing else "")
+        return self.precision + ("+cl" if self.channels_last else "") + ("+gc" if self.grad_checkpointing else "") + ("+compile" if self.compile else "")
 
 def resolve_setting(name:str, device:str|torch.device) -> Setting:
-    "The `Setting` for `default` (the library's choice on `device`), `fp32`, `bf16`, `fp16`, optionally `+cl` (channels last)."
+    "The `Setting` for `default` (the library's choice on `device`), `fp32`, `bf16` or `fp16`, each optionally `+cl` (channels last) and `+compile`."
     base, *flags = name.split("+")
+    if base not in ("default", "fp32", "bf16", "fp16") or set(flags) - {"cl", "compile"}:
+        raise ValueError(f"unknown setting {name!r}: default, fp32, bf16 or fp16, optionally +cl and +compile")
     if base == "default":
         p = resolve_precision("auto", device)
-        return Setting(p, p != "fp32")
-    if base not in ("fp32", "bf16", "fp16") or set(flags) - {"cl"}: raise ValueError(f"unknown setting {name!r}: default, fp32, bf16 or fp16, optionally +cl")
-    return Setting(base, "cl" in flags)
+        return Setting(p, p != "fp32" or "cl" in flags, compile="compile" in flags)
+    return Setting(base, "cl" in flags, compile="compile" in flags)
 
 # %% ../nbs/15_bench.ipynb #a1a2ef87
 class PeakMemory:
@@ -137,9 +139,11 @@ def bench_models(models:list[str], settings:list[str], bs:int=2, size:tuple[int,
     for (m, s), c in cases.items():
         fwd = count_flops(c.model, c.x[:1])
         fb = TRAIN_FLOPS_PER_FORWARD * fwd
-        c.train_step(); c.infer_step()                                           # warm-up
+        if s.compile: c.model.compile()                                          # as severstal_train's training.compile
+        wt, wi = c.train_step(), c.infer_step()                                  # warm-up (and compilation)
         rows[(m, s)] = {"model": m, "setting": s.name, **asdict(s), "batch_size": bs, "size": list(size),
-                        "flops_fwd_per_img": fwd, "flops_train_per_img": fb, "train": [], "infer": []}
+                        "flops_fwd_per_img": fwd, "flops_train_per_img": fb, "warmup_train_s": wt, "warmup_infer_s": wi,
+                        "train": [], "infer": []}
         if memory:
             with PeakMemory(device) as pm: c.train_step()
             rows[(m, s)]["peak_train_mem_mib"] = round(pm.peak / 2**20, 1)
@@ -154,27 +158,51 @@ def bench_models(models:list[str], settings:list[str], bs:int=2, size:tuple[int,
         out.append(r)
     for s_name, s in resolved.items():                                           # every asked-for name, aliases included
         for r in out:
-            if Setting(r["precision"], r["channels_last"], r["grad_checkpointing"]) == s: r.setdefault("asked_as", []).append(s_name)
+            if Setting(**{f: r[f] for f in Setting.__dataclass_fields__}) == s: r.setdefault("asked_as", []).append(s_name)
     return out
 
 # %% ../nbs/15_bench.ipynb #ea933c53
-def _dls(n_images:int, bs:int, device, num_workers:int=0, cache_dir=None):
+def _dls(n_images:int, bs:int, device, num_workers:int=0, cache_dir=None, decoder:str="pil"):
     from severstal_cbam.data import build_dataloaders, load_dataset
     from severstal_cbam.synthetic import synthetic_dataset
     labels, images_dir = load_dataset(synthetic_dataset(n_images, 0, cache_dir))
     idx = np.arange(len(labels))
-    return build_dataloaders(labels, images_dir, (idx, idx[:bs], idx[:0]), bs=bs, num_workers=num_workers, device=device, seed=0)
+    return build_dataloaders(labels, images_dir, (idx, idx[:bs], idx[:0]), bs=bs, num_workers=num_workers, device=device, seed=0,
+                             decoder=decoder, pin_memory=torch.device(device).type == "cuda")
 
-def bench_data(n_images:int=16, bs:int=2, num_workers:int=0, cache_dir=None) -> dict:
+def bench_decode(n_images:int=16, repeats:int=5, cache_dir=None) -> dict:
+    "Per `data.decoder`: images/s decoding full-resolution JPEGs into the pipeline's `PILImage` (and into a bare array), interleaved repeats."
+    from PIL import Image
+    from severstal_cbam.data import DECODERS, image_type, load_dataset
+    from severstal_cbam.synthetic import synthetic_dataset
+    labels, images_dir = load_dataset(synthetic_dataset(n_images, 0, cache_dir))
+    paths = [images_dir/n for n in labels.ImageId]
+    raw = {k: getattr(cls, "_read", None) or (lambda p: np.asarray(Image.open(p).convert("RGB"))) for k, cls in DECODERS.items()}
+    ways = {**{(k, "img_s"): (lambda p, k=k: np.asarray(image_type(k).create(p))) for k in DECODERS},
+            **{(k, "raw_img_s"): f for k, f in raw.items()}}
+    times = {w: [] for w in ways}
+    for f in ways.values(): f(paths[0])                                          # warm-up (imports, first file)
+    for _ in range(repeats):
+        for w, f in ways.items():
+            t0 = time.perf_counter()
+            for p in paths: f(p)
+            times[w].append(time.perf_counter() - t0)
+    out = {k: {} for k in DECODERS}
+    for (k, what), ts in times.items():
+        out[k][what], out[k][what + "_median"] = len(paths) / min(ts), len(paths) / statistics.median(ts)
+    return {"images": len(paths), "decoders": out, "fastest": max(out, key=lambda k: out[k]["img_s"])}
+
+def bench_data(n_images:int=16, bs:int=2, num_workers:int=0, cache_dir=None, decoder:str="pil") -> dict:
     "Images/s of the training DataLoader alone (decode + augment + collate), per worker."
-    dls = _dls(n_images, bs, "cpu", num_workers, cache_dir)
+    dls = _dls(n_images, bs, "cpu", num_workers, cache_dir, decoder)
     next(iter(dls.train))                                                        # warm-up (first decode, workers)
     t0, n = time.perf_counter(), 0
     for xb, yb in dls.train: n += len(xb)
     secs = time.perf_counter() - t0
-    return {"images": n, "seconds": secs, "img_s": n / secs, "img_s_per_worker": n / secs / max(1, num_workers), "num_workers": num_workers}
+    return {"images": n, "seconds": secs, "img_s": n / secs, "img_s_per_worker": n / secs / max(1, num_workers), "num_workers": num_workers,
+            "decoder": decoder}
 
-def bench_epoch(model_name:str, setting:str="default", n_images:int=16, bs:int=2, device="cpu", cache_dir=None) -> dict:
+def bench_epoch(model_name:str, setting:str="default", n_images:int=16, bs:int=2, device="cpu", cache_dir=None, num_workers:int=0) -> dict:
     "Training-phase images/s of one fastai epoch, with the Learner and callbacks `severstal_train` uses."
     from fastai.callback.core import Callback
     from fastai.torch_core import find_bs
@@ -186,7 +214,7 @@ def bench_epoch(model_name:str, setting:str="default", n_images:int=16, bs:int=2
     from severstal_cbam.models import param_groups
     device = torch.device(device)
     s = resolve_setting(setting, device)
-    dls = _dls(n_images, bs, device, 0, cache_dir)
+    dls = _dls(n_images, bs, device, num_workers, cache_dir)
     class _Clock(Callback):                           # steady state: the first batch (allocator warm-up) is not timed, as in bench_models
         def before_train(self): self.t0, self.n = None, 0
         def after_batch(self):
@@ -200,8 +228,8 @@ def bench_epoch(model_name:str, setting:str="default", n_images:int=16, bs:int=2
     learn = Learner(dls, create_model(model_name), loss_func=create_loss("focal_loss", y_train=np.eye(4)[[0, 1, 2, 3]]),
                     splitter=param_groups, metrics=[f1_macro()], cbs=cbs)
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-4)
-    return {"model": model_name, "setting": s.name, "images": len(dls.train) * bs, "timed_images": clock.n, "seconds": clock.secs,
-            "img_s": clock.n / clock.secs}
+    return {"model": model_name, "setting": s.name, "num_workers": num_workers, "images": len(dls.train) * bs, "timed_images": clock.n,
+            "seconds": clock.secs, "img_s": clock.n / clock.secs}
 
 # %% ../nbs/15_bench.ipynb #9a59871f
 def headline(rows:list[dict], epoch:dict|None=None, gc:dict|None=None, peak_fp32:float|None=None,
@@ -234,9 +262,14 @@ def _gc_memory(model:str, bs:int, size, device) -> dict:
 
 def run_bench(models=("convnext_tiny_cbam", "convnext_tiny"), settings=("fp32", "default"), bs:int=2, size=(256, 1600),
               repeats:int=3, device:str|None=None, gc_batch:int=6, epoch_images:int=16, data_images:int=16, cache_dir=None,
-              log=print) -> dict:
-    "Everything the bench measures, in one process: the record `severstal_bench` writes."
+              workers:tuple|None=None, log=print) -> dict:
+    """Everything the bench measures, in one process: the record `severstal_bench` writes. One fastai epoch per
+    DataLoader worker count in `workers` (default: the library's `auto` choice and one alternative); the headline
+    uses the library's choice."""
+    from severstal_cbam.train import load_config, loader_options
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    auto_workers = loader_options(load_config([]).data, device)["num_workers"]
+    workers = list(dict.fromkeys([auto_workers, *(workers if workers is not None else [1 if auto_workers == 0 else 0])]))
     t0 = time.time()
     env = {"device": str(device), "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
            "torch_threads": torch.get_num_threads(), "cpu_bf16": cpu_has_bf16(), "torch": torch.__version__,
@@ -246,12 +279,16 @@ def run_bench(models=("convnext_tiny_cbam", "convnext_tiny"), settings=("fp32", 
     log(f"models {list(models)} x settings {list(settings)} at {size[0]}x{size[1]}, batch {bs}, {repeats} interleaved repeats ...")
     rows = bench_models(list(models), list(settings), bs, tuple(size), repeats, device)
     for r in rows: r["flop_utilization"] = r["train_flop_s"] / peaks.get(r["precision"], peaks["fp32"])
+    log("JPEG readers ..."); decode = bench_decode(data_images, 3, cache_dir)
     log("data pipeline ..."); data = bench_data(data_images, bs, 0, cache_dir)
-    log("one fastai epoch ..."); epoch = bench_epoch(models[0], "default", epoch_images, bs, device, cache_dir)
+    epochs = []
+    for w in workers:
+        log(f"one fastai epoch, {w} DataLoader worker(s) ..."); epochs.append(bench_epoch(models[0], "default", epoch_images, bs, device, cache_dir, w))
+    epoch = epochs[0]                                                              # the library's choice
     log(f"gradient checkpointing memory at batch {gc_batch} ..."); gc = _gc_memory(models[0], gc_batch, tuple(size), device)
     h = headline(rows, epoch, gc, peaks["fp32"], cbam=models[0], plain=models[1] if len(models) > 1 else models[0])
     return {"headline": h, "goals": {k: {"goal": g, "value": h.get(k), "met": None if h.get(k) is None else h[k] >= g} for k, g in GOALS.items()},
-            "environment": env, "matmul_peak_flop_s": peaks, "models": rows, "data_pipeline": data, "epoch": epoch,
+            "environment": env, "matmul_peak_flop_s": peaks, "models": rows, "decode": decode, "data_pipeline": data, "epoch": epoch, "epochs": epochs,
             "grad_checkpointing_mib": gc, "seconds": round(time.time() - t0, 1)}
 
 # %% ../nbs/15_bench.ipynb #ea7261e9
@@ -268,8 +305,12 @@ def format_table(res:dict) -> str:
         lines.append(f"{r['model']:22s} {r['setting']:10s} {r['train_img_s']:11.3f} {r['train_img_s_median']:9.3f} {r['infer_img_s']:11.3f} "
                      f"{r['flops_fwd_per_img'] / 1e9:13.1f} {r['train_flop_s'] / 1e9:13.1f} {r['flop_utilization']:5.2f} {r.get('peak_train_mem_mib', float('nan')):9.0f}")
     d, e, g = res["data_pipeline"], res["epoch"], res["grad_checkpointing_mib"]
+    lines.append("JPEG readers (img/s into PILImage / bare array): " + ", ".join(
+        f"{k} {v['img_s']:.0f} / {v['raw_img_s']:.0f}" for k, v in res["decode"]["decoders"].items()) + f"; fastest in the pipeline: {res['decode']['fastest']}")
     lines.append(f"data pipeline: {d['img_s']:.2f} img/s per worker (decode + augment + collate)")
-    lines.append(f"fastai epoch ({e['model']}, {e['setting']}): {e['img_s']:.3f} img/s")
+    for ep in res.get("epochs", [e]):
+        lines.append(f"fastai epoch ({ep['model']}, {ep['setting']}, {ep['num_workers']} workers): {ep['img_s']:.3f} img/s"
+                     + ("  <- library default, in the headline" if ep is e or ep == e else ""))
     lines.append(f"grad checkpointing: peak {g['without']:.0f} MiB -> {g['with']:.0f} MiB")
     lines.append(f"({res['seconds']:.0f} s)")
     return "\n".join(lines)
@@ -278,7 +319,8 @@ def main(argv=None) -> None:
     "The `severstal_bench` command."
     ap = argparse.ArgumentParser(prog="severstal_bench", description="Training/inference throughput, FLOP utilisation and memory at 256x1600.")
     ap.add_argument("--models", nargs="+", default=["convnext_tiny_cbam", "convnext_tiny"], help="CBAM model first, plain baseline second")
-    ap.add_argument("--settings", nargs="+", default=["fp32", "default"], help="default, fp32, bf16, fp16, optionally +cl")
+    ap.add_argument("--settings", nargs="+", default=["fp32", "default"], help="default, fp32, bf16, fp16, optionally +cl (channels last) and +compile (torch.compile)")
+    ap.add_argument("--workers", type=int, nargs="+", default=None, help="DataLoader worker counts to time a fastai epoch with, besides the library's choice")
     ap.add_argument("--batch-size", type=int, default=None); ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--size", type=int, nargs=2, default=[256, 1600]); ap.add_argument("--device", default=None)
     ap.add_argument("--quick", action="store_true", help="batch 2, 2 repeats, small epoch and data sets: about 3 minutes on a 2-core CPU")
@@ -286,7 +328,7 @@ def main(argv=None) -> None:
     a = ap.parse_args(argv)
     bs, rep = a.batch_size or (2 if a.quick else 6), a.repeats or (2 if a.quick else 5)
     n = 8 if a.quick else 32
-    res = run_bench(a.models, a.settings, bs, tuple(a.size), rep, a.device, epoch_images=n, data_images=n,
+    res = run_bench(a.models, a.settings, bs, tuple(a.size), rep, a.device, epoch_images=n, data_images=n, workers=a.workers,
                     log=lambda m: print(m, file=sys.stderr, flush=True))
     print(format_table(res))
     if a.json: write_json(a.json, res); print(f"wrote {a.json}")

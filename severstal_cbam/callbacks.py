@@ -21,9 +21,9 @@ from .core import atomic_write
 
 # %% auto #0
 __all__ = ['cpu_has_bf16', 'resolve_precision', 'AutocastPrecision', 'distributed', 'is_main_process', 'init_distributed',
-           'broadcast_object', 'all_reduce', 'main_first', 'alone', 'DataParallelTrainer', 'DivergenceStop',
-           'warmup_cosine', 'save_checkpoint', 'load_checkpoint', 'SkippedEpochs', 'EarlyStopping', 'BestCheckpoint',
-           'ResumeCheckpoint', 'resume_state', 'jsonable', 'write_json', 'ResultsWriter']
+           'broadcast_object', 'all_reduce', 'main_first', 'alone', 'finish_distributed', 'DataParallelTrainer',
+           'DivergenceStop', 'warmup_cosine', 'save_checkpoint', 'load_checkpoint', 'SkippedEpochs', 'EarlyStopping',
+           'BestCheckpoint', 'ResumeCheckpoint', 'resume_state', 'jsonable', 'write_json', 'ResultsWriter']
 
 # %% ../nbs/11_callbacks.ipynb #7be7d9b6
 def cpu_has_bf16() -> bool:
@@ -107,6 +107,13 @@ def alone():
     finally:
         if old is None: os.environ.pop("WORLD_SIZE", None)
         else: os.environ["WORLD_SIZE"] = old
+
+def finish_distributed(wait:bool=False) -> None:
+    """Leave the process group (after a barrier with `wait`). Call it before a rank exits: a process that exits with
+    its gloo group alive can abort in the group's destructor ("terminate called without an active exception")."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()): return
+    if wait: torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
 
 # %% ../nbs/11_callbacks.ipynb #bb6fb3ca
 class _DistributedDL(DistributedDL):
@@ -236,12 +243,14 @@ def write_json(path:str|os.PathLike, obj) -> Path:
 def _finite(v) -> float|None: return float(v) if v is not None and math.isfinite(float(v)) else None   # NaN (an undefined AUC) as null
 
 class ResultsWriter(Callback):
-    "Append each epoch's losses, metrics, learning rates, sample counts and time to `record['history']`; rank 0 rewrites `path` atomically."
+    "Append each epoch's losses, metrics, learning rates, sample counts and times (whole epoch, training phase) to `record['history']`; rank 0 rewrites `path` atomically."
     order = 62   # after the Recorder (50) and the best checkpoint (61), before early stopping (63) can end the fit
     def __init__(self, path:str|os.PathLike, record:dict, epoch_offset:int=0):
         self.path, self.record, self.epoch_offset = Path(path), record, epoch_offset
         record.setdefault("history", [])
-    def before_epoch(self): self._t0, self._n_train = time.time(), 0
+    def before_epoch(self): self._t0, self._n_train, self._train_secs = time.time(), 0, None
+    def before_train(self): self._t_train = time.time()
+    def after_train(self): self._train_secs = time.time() - self._t_train
     def after_batch(self):
         if self.training: self._n_train += find_bs(self.yb)
     def _valid_samples(self):
@@ -254,7 +263,8 @@ class ResultsWriter(Callback):
         vals = list(self.recorder.log)[1:len(names) + 1]
         row = {"epoch": self.epoch_offset + self.epoch, **{n: _finite(v) for n, v in zip(names, vals)},
                "lr": [float(h["lr"]) for h in self.opt.hypers], "train_samples": int(all_reduce(self._n_train)),
-               "valid_samples": self._valid_samples(), "seconds": round(time.time() - self._t0, 2)}
+               "valid_samples": self._valid_samples(), "seconds": round(time.time() - self._t0, 2),
+               "train_seconds": None if self._train_secs is None else round(self._train_secs, 2)}
         self.record["history"].append(row)
         self.record["epochs_completed"] = row["epoch"] + 1
         if is_main_process(): write_json(self.path, self.record)

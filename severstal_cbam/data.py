@@ -11,14 +11,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from fastai.vision.all import (ColReader, DataBlock, DataLoaders, ImageBlock, IndexSplitter, MultiCategoryBlock,
-                               Normalize, Resize, ResizeMethod, imagenet_stats)
+                               Normalize, PILImage, Resize, ResizeMethod, imagenet_stats)
+from PIL import Image
 
 from .augment import AlbumentationsTransform, build_augmentations
 from .core import CLASSES, CLASS_COLS
 from .labels import read_labels
 
 # %% auto #0
-__all__ = ['VOCAB', 'load_dataset', 'severstal_datablock', 'build_dataloaders', 'test_dataloader']
+__all__ = ['VOCAB', 'DECODERS', 'load_dataset', 'CV2Image', 'TorchvisionImage', 'image_type', 'severstal_datablock',
+           'build_dataloaders', 'test_dataloader']
 
 # %% ../nbs/06_data.ipynb #fbdd5ed3
 VOCAB = [str(c) for c in CLASSES]
@@ -29,14 +31,49 @@ def load_dataset(path:str|os.PathLike, csv_name:str="train.csv", images:str="tra
     if not path.is_dir(): raise FileNotFoundError(f"Data folder not found: {path} (set data.path to a folder holding {csv_name} and {images}/)")
     return read_labels(path/csv_name, path/images), path/images
 
+# %% ../nbs/06_data.ipynb #d3c0de02
+def _cv2_rgb(fn) -> np.ndarray:
+    import cv2
+    a = cv2.imread(os.fspath(fn), cv2.IMREAD_COLOR)
+    if a is None: raise OSError(f"{fn}: OpenCV cannot decode this file")
+    return cv2.cvtColor(a, cv2.COLOR_BGR2RGB)
+
+def _torchvision_rgb(fn) -> np.ndarray:
+    from torchvision.io import ImageReadMode, decode_image, read_file
+    try: return decode_image(read_file(os.fspath(fn)), mode=ImageReadMode.RGB).permute(1, 2, 0).numpy()
+    except RuntimeError as e: raise OSError(f"{fn}: torchvision cannot decode this file ({str(e).splitlines()[0]})") from None
+
+class _ReaderImage(PILImage):
+    "A `PILImage` whose files are decoded by `_read` (a path -> HxWx3 uint8 RGB array) instead of Pillow."
+    _read = None
+    @classmethod
+    def create(cls, fn, **kwargs):
+        if isinstance(fn, (str, Path)): return cls(Image.fromarray(cls._read(fn)))
+        return super().create(fn, **kwargs)
+
+class CV2Image(_ReaderImage):
+    "A `PILImage` decoded by OpenCV."
+    _read = staticmethod(_cv2_rgb)
+
+class TorchvisionImage(_ReaderImage):
+    "A `PILImage` decoded by `torchvision.io.decode_image`."
+    _read = staticmethod(_torchvision_rgb)
+
+DECODERS = {"pil": PILImage, "cv2": CV2Image, "torchvision": TorchvisionImage}
+
+def image_type(decoder:str="pil") -> type:
+    "The `PILImage` class that reads files with `decoder` (a key of `DECODERS`)."
+    if decoder not in DECODERS: raise ValueError(f"data.decoder: unknown decoder {decoder!r}; known: {', '.join(DECODERS)}")
+    return DECODERS[decoder]
+
 # %% ../nbs/06_data.ipynb #fa342f38
 def severstal_datablock(images_dir:str|os.PathLike, n_train:int, n_valid:int, augment:Mapping|None=None,
-                        image_size:int|tuple[int,int]|None=None, seed:int|None=None) -> DataBlock:
-    "A `DataBlock` over labels rows whose first `n_train` rows train and next `n_valid` validate."
+                        image_size:int|tuple[int,int]|None=None, seed:int|None=None, decoder:str="pil") -> DataBlock:
+    "A `DataBlock` over labels rows whose first `n_train` rows train and next `n_valid` validate; images read by `decoder`."
     item_tfms = [AlbumentationsTransform(build_augmentations(augment, seed))]
     if image_size is not None: item_tfms.append(Resize(image_size, method=ResizeMethod.Squish))
     return DataBlock(
-        blocks=(ImageBlock, MultiCategoryBlock(encoded=True, vocab=VOCAB)),
+        blocks=(ImageBlock(image_type(decoder)), MultiCategoryBlock(encoded=True, vocab=VOCAB)),
         get_x=ColReader("ImageId", pref=f"{Path(images_dir)}{os.sep}"),
         get_y=ColReader(list(CLASS_COLS)),
         splitter=IndexSplitter(list(range(n_train, n_train + n_valid))),
@@ -45,14 +82,19 @@ def severstal_datablock(images_dir:str|os.PathLike, n_train:int, n_valid:int, au
 
 # %% ../nbs/06_data.ipynb #8c85ca13
 def build_dataloaders(labels:pd.DataFrame, images_dir:str|os.PathLike, splits:tuple, bs:int=8, num_workers:int=0,
-                      augment:Mapping|None=None, image_size:int|tuple[int,int]|None=None, seed:int|None=None, **kwargs) -> DataLoaders:
-    "Train/valid `DataLoaders` for the `(train_idx, valid_idx, test_idx)` `splits` of `labels`; `dls.test` holds the test rows."
+                      augment:Mapping|None=None, image_size:int|tuple[int,int]|None=None, seed:int|None=None,
+                      decoder:str="pil", pin_memory:bool=False, prefetch_factor:int|None=None, **kwargs) -> DataLoaders:
+    """Train/valid `DataLoaders` for the `(train_idx, valid_idx, test_idx)` `splits` of `labels`; `dls.test` holds the test rows.
+    `num_workers`, `pin_memory` and `prefetch_factor` (batches each worker loads ahead) go to every DataLoader."""
     train_idx, valid_idx, test_idx = (np.asarray(s, dtype=int) for s in splits)
     if not len(train_idx) or not len(valid_idx): raise ValueError(f"empty split: {len(train_idx)} train and {len(valid_idx)} valid images")
     items = labels.iloc[np.concatenate([train_idx, valid_idx])].reset_index(drop=True)
-    dblock = severstal_datablock(images_dir, len(train_idx), len(valid_idx), augment, image_size, seed)
-    kwargs.setdefault("drop_last", False)      # every training image every epoch: ConvNeXt has no batch norm to upset
-    dls = dblock.dataloaders(items, bs=bs, num_workers=num_workers, **kwargs)
+    dblock = severstal_datablock(images_dir, len(train_idx), len(valid_idx), augment, image_size, seed, decoder)
+    kwargs.setdefault("drop_last", False)      # every training image every epoch (batch norm normalises over H x W too, so a batch of 1 is fine)
+    dls = dblock.dataloaders(items, bs=bs, num_workers=num_workers, pin_memory=pin_memory, **kwargs)
+    if prefetch_factor is not None:
+        if prefetch_factor < 1: raise ValueError(f"data.prefetch_factor must be >= 1, got {prefetch_factor}")
+        for dl in dls.loaders: dl.fake_l.prefetch_factor = int(prefetch_factor)   # fastai's loader keeps torch's default (2) as a class attribute
     dls.test = labels.iloc[test_idx].reset_index(drop=True)
     return dls
 

@@ -21,11 +21,11 @@ from omegaconf import DictConfig, OmegaConf
 import severstal_cbam
 from .augment import AUGMENTATIONS
 from .callbacks import (AutocastPrecision, BestCheckpoint, DataParallelTrainer, DivergenceStop, EarlyStopping, ResultsWriter,
-                                      ResumeCheckpoint, SkippedEpochs, alone, broadcast_object, init_distributed, is_main_process, load_checkpoint,
+                                      ResumeCheckpoint, SkippedEpochs, alone, broadcast_object, finish_distributed, init_distributed, is_main_process, load_checkpoint,
                                       main_first, resolve_precision, resume_state, save_checkpoint, warmup_cosine, write_json)
 from fastai.torch_core import num_distrib, rank_distrib
 from .core import CLASSES, CLASS_COLS, UnknownNameError, atomic_write, seed_everything
-from .data import build_dataloaders, load_dataset, test_dataloader
+from .data import DECODERS, build_dataloaders, load_dataset, test_dataloader
 from .labels import class_counts, validate_dataset
 from .losses import LOSSES, create_loss
 from .metrics import auc_macro, auc_per_class, f1_macro, f1_per_class, multilabel_metrics, tune_thresholds
@@ -35,7 +35,7 @@ from .synthetic import synthetic_dataset
 
 # %% auto #0
 __all__ = ['CONF_DIR', 'MONITORS', 'load_config', 'ConfigError', 'validate_config', 'environment', 'experiment_dir', 'scaled_lr',
-           'plot_learning_curves', 'save_learning_curves', 'train', 'metrics_table', 'main']
+           'loader_options', 'plot_learning_curves', 'save_learning_curves', 'train', 'metrics_table', 'main']
 
 # %% ../nbs/12_train.ipynb #3d28ffe3
 CONF_DIR = Path(severstal_cbam.__file__).parent/"conf"
@@ -74,6 +74,11 @@ def validate_config(cfg:DictConfig) -> None:
     check("training.lr_scale", t.lr_scale in ("none", "linear", "sqrt"), f"must be none, linear or sqrt, got {t.lr_scale!r}")
     check("data.on_bad_images", cfg.data.on_bad_images in ("error", "skip"), f"must be error or skip, got {cfg.data.on_bad_images!r}")
     check("data.batch_size", int(cfg.data.batch_size) >= 1, f"must be at least 1, got {cfg.data.batch_size}")
+    d = cfg.data
+    check("data.decoder", d.get("decoder", "pil") in DECODERS, f"must be one of {', '.join(DECODERS)}, got {d.get('decoder')!r}")
+    check("data.num_workers", d.num_workers == "auto" or (isinstance(d.num_workers, int) and d.num_workers >= 0), f"must be auto or a count >= 0, got {d.num_workers!r}")
+    check("data.pin_memory", d.get("pin_memory", "auto") in ("auto", True, False), f"must be auto, true or false, got {d.get('pin_memory')!r}")
+    check("data.prefetch_factor", d.get("prefetch_factor") is None or (isinstance(d.prefetch_factor, int) and d.prefetch_factor >= 1), f"must be null or a count >= 1, got {d.get('prefetch_factor')!r}")
     check("loss.alpha", cfg.loss.alpha in (None, "dynamic") or not isinstance(cfg.loss.alpha, str), f"must be dynamic, a number, a list or null, got {cfg.loss.alpha!r}")
     if unknown := set(cfg.augment) - set(AUGMENTATIONS): raise ConfigError(f"augment: unknown component(s) {sorted(unknown)}; known: {', '.join(AUGMENTATIONS)}")
     if cfg.model.weights is not None: check("model.weights", Path(cfg.model.weights).is_file(), f"file not found: {cfg.model.weights}")
@@ -128,6 +133,15 @@ def scaled_lr(lr:float, processes:int, rule:str="none") -> float:
     "The learning rate for `processes` data-parallel processes: `none` (as configured), `linear` (x N) or `sqrt` (x sqrt N)."
     if rule not in ("none", "linear", "sqrt"): raise ValueError(f"training.lr_scale must be none, linear or sqrt, got {rule!r}")
     return lr * {"none": 1, "linear": processes, "sqrt": math.sqrt(processes)}[rule]
+
+def loader_options(data:DictConfig, device:torch.device, processes:int=1) -> dict:
+    """`build_dataloaders` keywords from the `data` config: `auto` workers are none on a CPU (the model needs both
+    cores, measured by `severstal_bench`) and up to 8 per process on CUDA; `auto` pins memory on CUDA only."""
+    nw = data.num_workers
+    if nw == "auto": nw = min(8, max(1, (os.cpu_count() or 1) // max(1, processes) - 1)) if device.type == "cuda" else 0
+    pin = data.get("pin_memory", "auto")
+    return {"num_workers": int(nw), "pin_memory": device.type == "cuda" if pin == "auto" else bool(pin),
+            "prefetch_factor": data.get("prefetch_factor"), "decoder": data.get("decoder", "pil")}
 
 def _fit(learn, cfg, n_epoch, start_epoch, cbs, lr):
     "One `fit` with the configured schedule, peaking at `lr`."
@@ -236,7 +250,8 @@ def train(cfg:DictConfig) -> dict:
     splits = stratified_split(y, cfg.data.split_strategy, seed=seed, fold=int(cfg.data.fold))   # the same on every rank: same seed
     if main: _write_split(exp/"split.csv", labels, splits)
     device = rank_device or torch.device("cuda" if cfg.training.device == "cuda" or (cfg.training.device == "auto" and torch.cuda.is_available()) else "cpu")
-    dls = build_dataloaders(labels, images_dir, splits, bs=int(cfg.data.batch_size), num_workers=int(cfg.data.num_workers),
+    loader = loader_options(cfg.data, device, world)
+    dls = build_dataloaders(labels, images_dir, splits, bs=int(cfg.data.batch_size), **loader,
                             augment=OmegaConf.to_container(cfg.augment), device=device,
                             image_size=None if cfg.data.image_size is None else tuple(cfg.data.image_size),
                             seed=seed + rank_distrib())             # augmentation streams: reproducible, different per rank
@@ -273,7 +288,8 @@ def train(cfg:DictConfig) -> dict:
     if record is None:
         record = {
             "status": "running", "experiment_dir": str(exp.resolve()), "config": OmegaConf.to_container(cfg, resolve=True),
-            "environment": environment(), "device": str(device), "precision": precision, "channels_last": channels_last, "seed": seed,
+            "environment": environment(), "device": str(device), "precision": precision, "channels_last": channels_last,
+            "compile": bool(cfg.training.compile), "loader": loader, "seed": seed,
             "processes": world, "global_batch_size": int(cfg.data.batch_size) * world * int(cfg.training.accumulate), "lr": lr,
             "data": {"path": str(data_path), "synthetic": synthetic, "images": len(labels), "class_counts": class_counts(labels).to_dict(),
                      "skipped_images": skipped,
@@ -399,6 +415,7 @@ def _run(cfg:DictConfig) -> None:
         print("severstal_train: interrupted; resume with training.resume=<experiment folder>", file=sys.stderr)
         sys.exit(130)
     if is_main_process(): print("\n" + _summary(record))
+    finish_distributed(wait=False)                   # leave the group now: rank 0 may evaluate for long, nobody needs to wait
 
 def main() -> None:
     "The `severstal_train` command: Hydra overrides in, an experiment folder out."
