@@ -20,7 +20,8 @@ from .models import create_model
 
 # %% auto #0
 __all__ = ['TRAIN_FLOPS_PER_FORWARD', 'GOALS', 'count_flops', 'matmul_peak', 'Setting', 'resolve_setting', 'PeakMemory',
-           'bench_models', 'bench_decode', 'bench_data', 'bench_epoch', 'headline', 'run_bench', 'format_table', 'main']
+           'bench_models', 'bench_decode', 'bench_data', 'bench_epoch', 'headline', 'run_bench', 'profile_step',
+           'format_table', 'main']
 
 # %% ../nbs/15_bench.ipynb #ea2b31e3
 def count_flops(model:nn.Module, x:torch.Tensor) -> int:
@@ -291,6 +292,21 @@ def run_bench(models=("convnext_tiny_cbam", "convnext_tiny"), settings=("fp32", 
             "environment": env, "matmul_peak_flop_s": peaks, "models": rows, "decode": decode, "data_pipeline": data, "epoch": epoch, "epochs": epochs,
             "grad_checkpointing_mib": gc, "seconds": round(time.time() - t0, 1)}
 
+# %% ../nbs/15_bench.ipynb #9f0f11e2
+def profile_step(model_name:str, setting:str="default", bs:int=2, size=(256, 1600), device:str|torch.device="cpu",
+                 steps:int=1, rows:int=12) -> str:
+    "torch.profiler's table (self time per operator) of `steps` training steps after one warm-up step."
+    from torch.profiler import ProfilerActivity, profile
+    device = torch.device(device)
+    c = _Case(model_name, resolve_setting(setting, device), bs, tuple(size), device)
+    if c.setting.compile: c.model.compile()
+    c.train_step()
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=acts) as prof:
+        for _ in range(steps): c.train_step()
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=key, row_limit=rows)
+
 # %% ../nbs/15_bench.ipynb #ea7261e9
 def format_table(res:dict) -> str:
     "The bench as text: headline and goals first, then one line per model and setting."
@@ -325,7 +341,11 @@ def main(argv=None) -> None:
     ap.add_argument("--size", type=int, nargs=2, default=[256, 1600]); ap.add_argument("--device", default=None)
     ap.add_argument("--quick", action="store_true", help="batch 2, 2 repeats, small epoch and data sets: about 3 minutes on a 2-core CPU")
     ap.add_argument("--json", type=Path, default=None, help="write the full record here")
+    ap.add_argument("--profile", metavar="SETTING", default=None, help="instead: profile training steps of the first model in SETTING (e.g. fp32, bf16+cl)")
     a = ap.parse_args(argv)
+    if a.profile:
+        dev = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        print(profile_step(a.models[0], a.profile, a.batch_size or 2, tuple(a.size), dev)); return
     bs, rep = a.batch_size or (2 if a.quick else 6), a.repeats or (2 if a.quick else 5)
     n = 8 if a.quick else 32
     res = run_bench(a.models, a.settings, bs, tuple(a.size), rep, a.device, epoch_images=n, data_images=n, workers=a.workers,
