@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 from fastai.vision.all import PILImage, RandTransform
 
+from .core import ConfigError
+
 # %% auto #0
 __all__ = ['AUGMENTATIONS', 'DEFAULT_AUGMENT', 'build_augmentations', 'AlbumentationsTransform']
 
@@ -43,16 +45,16 @@ def build_augmentations(cfg:Mapping|None=None, seed:int|None=None) -> A.Compose:
     "An `albumentations.Compose` of the enabled components of `cfg` (name -> {enabled, **params}), in a fixed order; `seed` makes it reproducible."
     cfg = DEFAULT_AUGMENT if cfg is None else cfg
     if unknown := set(cfg) - set(AUGMENTATIONS):
-        raise ValueError(f"Unknown augmentation(s) {sorted(unknown)}. Known: {', '.join(AUGMENTATIONS)}")
+        raise ConfigError(f"augment: unknown augmentation(s) {sorted(unknown)}. Known: {', '.join(AUGMENTATIONS)}")
     tfms = []
     for name, make in AUGMENTATIONS.items():
         params = dict(cfg.get(name) or {})
         if not params.pop("enabled", False): continue
         known = set(inspect.signature(make).parameters) - {"self", "args", "kwargs"}
         if bad := set(params) - known:
-            raise ValueError(f"augment.{name}: unknown parameter(s) {sorted(bad)}; it takes {', '.join(sorted(known))}")
+            raise ConfigError(f"augment.{name}: unknown parameter(s) {sorted(bad)}; it takes {', '.join(sorted(known))}")
         try: tfms.append(make(**params))
-        except (TypeError, ValueError) as e: raise ValueError(f"augment.{name}: bad parameters {params}: {e}") from None
+        except (TypeError, ValueError) as e: raise ConfigError(f"augment.{name}: bad parameters {params}: {e}") from None
     return A.Compose(tfms, seed=seed)   # albumentations keeps its own RNG: global seeds do not reach it
 
 # %% ../nbs/05_augment.ipynb #a8e7e9be

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #35787fb9
 from __future__ import annotations
-import difflib, os, random, tempfile
+import dataclasses, difflib, os, random, sys, tempfile, traceback
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -13,14 +13,27 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['CLASSES', 'CLASS_COLS', 'UnknownNameError', 'Registry', 'seed_everything', 'atomic_write']
+__all__ = ['CLASSES', 'CLASS_COLS', 'SeverstalError', 'ConfigError', 'DataError', 'CheckpointError', 'UnknownNameError',
+           'Registry', 'seed_everything', 'atomic_write', 'option', 'command_usage', 'parse_args', 'run_command']
 
 # %% ../nbs/00_core.ipynb #dbce1ed0
 CLASSES = (1, 2, 3, 4)
 CLASS_COLS = tuple(f"class_{c}" for c in CLASSES)
 
 # %% ../nbs/00_core.ipynb #194a5543
-class UnknownNameError(KeyError):
+class SeverstalError(Exception):
+    "Bad input the user can fix (a config value, a data set, a run folder, a file): commands print it as one line and exit 2."
+
+class ConfigError(SeverstalError, ValueError):
+    "A config value or command-line argument that cannot work; the message starts with the key."
+
+class DataError(SeverstalError, ValueError):
+    "A data set, labels file or image that cannot be used as it is; the message names the file (and row)."
+
+class CheckpointError(SeverstalError, ValueError):
+    "A run folder, checkpoint or weights file that cannot be loaded as asked; the message names the file."
+
+class UnknownNameError(SeverstalError, KeyError):
     "A name that a `Registry` does not hold; its message lists the names it does hold."
     def __str__(self): return str(self.args[0]) if self.args else ""
 
@@ -92,3 +105,47 @@ def atomic_write(path:str|os.PathLike, mode:str="w", encoding:str|None="utf-8") 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+# %% ../nbs/00_core.ipynb #e7c1a004
+def option(default=None, help:str="", **kwargs):
+    "A command option: a dataclass field with a `default` (a list is copied per instance) and one `help` line."
+    if isinstance(default, (list, dict)): kwargs["default_factory"] = lambda d=default: type(d)(d)
+    else: kwargs["default"] = default
+    return dataclasses.field(metadata={"help": help}, **kwargs)
+
+def command_usage(spec:type, prog:str, summary:str="") -> str:
+    "The `--help` text of a command whose options are the fields of dataclass `spec`."
+    lines = [f"usage: {prog} key=value ...", *([summary] if summary else []), "", "options (key=default: meaning):"]
+    for f in dataclasses.fields(spec):
+        d = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        d = "null" if d is None else str(d).lower() if isinstance(d, bool) else str(d).replace(" ", "").replace("'", "")
+        lines.append(f"  {f.name}={d}".ljust(34) + " " + f.metadata.get("help", ""))
+    return "\n".join(lines)
+
+def parse_args(spec:type, argv, prog:str="", summary:str=""):
+    "An instance of dataclass `spec` from `key=value` strings, types converted and checked; `-h`/`--help` prints the usage and exits 0."
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+    argv = list(argv)
+    if any(a in ("-h", "--help") for a in argv): print(command_usage(spec, prog, summary)); raise SystemExit(0)
+    keys = ", ".join(f.name for f in dataclasses.fields(spec))
+    if bad := [a for a in argv if "=" not in a or a.startswith("-")]:
+        raise ConfigError(f"arguments are key=value (as for severstal_train), got {' '.join(bad)}; keys: {keys} (--help explains them)")
+    try: return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(spec), OmegaConf.from_dotlist(argv)))
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", None) or getattr(e, "key", None)
+        msg = str(e).splitlines()[0]
+        if "not in" in msg: raise ConfigError(f"unknown key {key!r}; keys: {keys}") from None
+        raise ConfigError(f"{key}: {msg}") from None
+
+# %% ../nbs/00_core.ipynb #e7c1a008
+def run_command(prog:str, fn, *args, **kwargs) -> int:
+    "Call `fn`; the exit status of a command: its return value (0 if None), 2 for the library's errors and missing files (one line), 130 on Ctrl-C, 1 with the traceback for anything else."
+    try: return fn(*args, **kwargs) or 0
+    except (SeverstalError, FileNotFoundError) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr); return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr); return 130
+    except Exception:
+        traceback.print_exc(); print(f"{prog}: unexpected error (the traceback above); please report it if it is not your setup", file=sys.stderr)
+        return 1

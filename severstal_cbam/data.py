@@ -15,7 +15,7 @@ from fastai.vision.all import (ColReader, DataBlock, DataLoaders, ImageBlock, In
 from PIL import Image
 
 from .augment import AlbumentationsTransform, build_augmentations
-from .core import CLASSES, CLASS_COLS
+from .core import CLASSES, CLASS_COLS, ConfigError, DataError
 from .labels import read_labels
 
 # %% auto #0
@@ -63,7 +63,7 @@ DECODERS = {"pil": PILImage, "cv2": CV2Image, "torchvision": TorchvisionImage}
 
 def image_type(decoder:str="pil") -> type:
     "The `PILImage` class that reads files with `decoder` (a key of `DECODERS`)."
-    if decoder not in DECODERS: raise ValueError(f"data.decoder: unknown decoder {decoder!r}; known: {', '.join(DECODERS)}")
+    if decoder not in DECODERS: raise ConfigError(f"data.decoder: unknown decoder {decoder!r}; known: {', '.join(DECODERS)}")
     return DECODERS[decoder]
 
 # %% ../nbs/06_data.ipynb #fa342f38
@@ -87,13 +87,13 @@ def build_dataloaders(labels:pd.DataFrame, images_dir:str|os.PathLike, splits:tu
     """Train/valid `DataLoaders` for the `(train_idx, valid_idx, test_idx)` `splits` of `labels`; `dls.test` holds the test rows.
     `num_workers`, `pin_memory` and `prefetch_factor` (batches each worker loads ahead) go to every DataLoader."""
     train_idx, valid_idx, test_idx = (np.asarray(s, dtype=int) for s in splits)
-    if not len(train_idx) or not len(valid_idx): raise ValueError(f"empty split: {len(train_idx)} train and {len(valid_idx)} valid images")
+    if not len(train_idx) or not len(valid_idx): raise DataError(f"empty split: {len(train_idx)} train and {len(valid_idx)} valid images")
     items = labels.iloc[np.concatenate([train_idx, valid_idx])].reset_index(drop=True)
     dblock = severstal_datablock(images_dir, len(train_idx), len(valid_idx), augment, image_size, seed, decoder)
     kwargs.setdefault("drop_last", False)      # every training image every epoch (batch norm normalises over H x W too, so a batch of 1 is fine)
     dls = dblock.dataloaders(items, bs=bs, num_workers=num_workers, pin_memory=pin_memory, **kwargs)
     if prefetch_factor is not None:
-        if prefetch_factor < 1: raise ValueError(f"data.prefetch_factor must be >= 1, got {prefetch_factor}")
+        if prefetch_factor < 1: raise ConfigError(f"data.prefetch_factor must be >= 1, got {prefetch_factor}")
         for dl in dls.loaders: dl.fake_l.prefetch_factor = int(prefetch_factor)   # fastai's loader keeps torch's default (2) as a class attribute
     dls.test = labels.iloc[test_idx].reset_index(drop=True)
     return dls

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .core import CLASSES, CLASS_COLS
+from .core import CLASSES, CLASS_COLS, DataError
 from .rle import SHAPE, parse_rle
 
 # %% auto #0
@@ -36,10 +36,10 @@ def _lines(idx, n=5) -> str:
 def _read_csv(csv_path:Path) -> pd.DataFrame:
     "The raw CSV, with clear errors for a missing, empty or unparseable file."
     if not csv_path.is_file(): raise FileNotFoundError(f"Labels file not found: {csv_path}")
-    if csv_path.stat().st_size == 0: raise ValueError(f"Labels file is empty: {csv_path}")
+    if csv_path.stat().st_size == 0: raise DataError(f"Labels file is empty: {csv_path}")
     try: df = pd.read_csv(csv_path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, UnicodeDecodeError) as e: raise ValueError(f"Cannot parse {csv_path} as CSV: {e}") from None
-    except pd.errors.EmptyDataError: raise ValueError(f"Labels file is empty: {csv_path}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e: raise DataError(f"Cannot parse {csv_path} as CSV: {e}") from None
+    except pd.errors.EmptyDataError: raise DataError(f"Labels file is empty: {csv_path}") from None
     df.columns = [str(c).strip() for c in df.columns]
     return df
 
@@ -50,7 +50,7 @@ def _class_ids(raw:pd.Series, csv_path:Path) -> pd.Series:
     bad = ~ids.isin(CLASSES)
     if bad.any():
         i = np.flatnonzero(bad)
-        raise ValueError(f"{csv_path}: class id {raw.iloc[i[0]]!r} on line {_line(i[0])} is not one of {CLASSES}"
+        raise DataError(f"{csv_path}: class id {raw.iloc[i[0]]!r} on line {_line(i[0])} is not one of {CLASSES}"
                          f" ({bad.sum()} bad class ids, lines {_lines(i)})")
     return ids.astype(int)
 
@@ -67,22 +67,22 @@ def _read_annotations(csv_path:Path) -> tuple[pd.DataFrame, list[str]]:
         parts = df["ImageId_ClassId"].str.strip().str.rsplit("_", n=1, expand=True)
         if parts.shape[1] != 2 or parts[1].isna().any():
             i = np.flatnonzero(parts[1].isna()) if parts.shape[1] == 2 else [0]
-            raise ValueError(f"{csv_path}: ImageId_ClassId {df['ImageId_ClassId'].iloc[i[0]]!r} on line {_line(i[0])}"
+            raise DataError(f"{csv_path}: ImageId_ClassId {df['ImageId_ClassId'].iloc[i[0]]!r} on line {_line(i[0])}"
                              " is not of the form '<image>.jpg_<class>'")
         df = pd.DataFrame({"ImageId": parts[0], "ClassId": _class_ids(parts[1], csv_path),
                            "EncodedPixels": df["EncodedPixels"]})
     else:
-        raise ValueError(f"{csv_path}: unknown labels format, columns {cols}. Expected {','.join(NEW_COLS)}"
+        raise DataError(f"{csv_path}: unknown labels format, columns {cols}. Expected {','.join(NEW_COLS)}"
                          f" (Kaggle's current train.csv) or {','.join(OLD_COLS)} (the original one)")
     df["ImageId"] = df["ImageId"].str.strip()
     df["line"] = np.arange(len(df)) + 2  # kept for error reports: the header is line 1
     df["EncodedPixels"] = df["EncodedPixels"].str.strip()
     if (empty := df["ImageId"] == "").any():
-        raise ValueError(f"{csv_path}: empty ImageId on line {_line(np.flatnonzero(empty)[0])}")
+        raise DataError(f"{csv_path}: empty ImageId on line {_line(np.flatnonzero(empty)[0])}")
     dup = df.duplicated(["ImageId", "ClassId"], keep=False)
     if dup.any():
         i = np.flatnonzero(dup)
-        raise ValueError(f"{csv_path}: duplicate (ImageId, ClassId) rows, e.g. ({df['ImageId'].iloc[i[0]]}, "
+        raise DataError(f"{csv_path}: duplicate (ImageId, ClassId) rows, e.g. ({df['ImageId'].iloc[i[0]]}, "
                          f"{df['ClassId'].iloc[i[0]]}) on lines {_lines(i)}; each image has at most one row per class")
     listed = df["ImageId"].unique().tolist()
     df = df[df["EncodedPixels"] != ""]

@@ -11,14 +11,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import CLASSES, Registry
+from .core import ConfigError, Registry, UnknownNameError
 
 # %% auto #0
-__all__ = ['ALPHA_CLIP', 'LOSSES', 'BaseLoss', 'dynamic_alpha', 'FocalLoss', 'BCELoss', 'list_losses', 'create_loss']
+__all__ = ['ALPHA_CLIP', 'LOSSES', 'BaseLoss', 'dynamic_alpha', 'FocalLoss', 'BCELoss', 'list_losses', 'create_loss',
+           'loss_from_config']
 
 # %% ../nbs/09_losses.ipynb #76635028
 class BaseLoss(nn.Module):
     "Base of the multi-label losses on logits: fastai's `activation` (sigmoid) and `decodes` (threshold), and reduction."
+    config_keys:tuple[str, ...] = ()   # the `loss.*` config keys a registered subclass takes (`loss_from_config`)
     def __init__(self, reduction:str="mean", threshold:float|Sequence[float]=0.5):
         super().__init__()
         if reduction not in ("mean", "sum", "none"): raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
@@ -50,6 +52,7 @@ def dynamic_alpha(y:np.ndarray|torch.Tensor, clip:tuple[float, float]=ALPHA_CLIP
 # %% ../nbs/09_losses.ipynb #a6f51561
 class FocalLoss(BaseLoss):
     "Sigmoid focal loss on logits, `alpha` a float, one value per class, `None` or `'dynamic'` (see `fit_alpha`)."
+    config_keys = ("alpha", "gamma")
     def __init__(self, alpha:float|Sequence[float]|str|None=0.25, gamma:float=2.0, reduction:str="mean",
                  threshold:float|Sequence[float]=0.5):
         super().__init__(reduction, threshold)
@@ -82,6 +85,7 @@ class FocalLoss(BaseLoss):
 # %% ../nbs/09_losses.ipynb #06e89739
 class BCELoss(BaseLoss):
     "Binary cross-entropy on logits, with an optional per-class `pos_weight`."
+    config_keys = ("pos_weight",)
     def __init__(self, pos_weight:Sequence[float]|None=None, reduction:str="mean", threshold:float|Sequence[float]=0.5):
         super().__init__(reduction, threshold)
         self.register_buffer("pos_weight", None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32))
@@ -106,3 +110,15 @@ def create_loss(name:str, y_train:np.ndarray|None=None, **kwargs) -> BaseLoss:
         if y_train is None: raise ValueError(f"{name} with alpha='dynamic' needs y_train, the training split's labels")
         loss.fit_alpha(y_train)
     return loss
+
+# %% ../nbs/09_losses.ipynb #17f12e26
+def loss_from_config(cfg, y_train:np.ndarray|None=None, threshold:float|Sequence[float]=0.5) -> BaseLoss:
+    "The loss the `loss` config group `cfg` describes (`type` and the keys its class lists in `config_keys`), alpha fitted on `y_train`."
+    if hasattr(cfg, "_metadata"):
+        from omegaconf import OmegaConf
+        cfg = OmegaConf.to_container(cfg, resolve=True)
+    try: cls = LOSSES.get(cfg.get("type"))
+    except UnknownNameError as e: raise ConfigError(f"loss.type: {e}") from None
+    if missing := [k for k in cls.config_keys if k not in cfg]: raise ConfigError(f"loss.{missing[0]}: missing from the config ({cfg['type']} takes {', '.join(cls.config_keys)})")
+    try: return create_loss(cfg["type"], y_train=y_train, threshold=threshold, **{k: cfg[k] for k in cls.config_keys})
+    except (ValueError, TypeError) as e: raise ConfigError(f"loss ({cfg['type']}): {e}") from None

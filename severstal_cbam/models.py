@@ -12,12 +12,13 @@ import torch
 from torch import nn
 
 from .cbam import CBAM
-from .core import CLASSES, Registry
+from .core import CLASSES, CheckpointError, ConfigError, Registry, SeverstalError, UnknownNameError
 
 # %% auto #0
-__all__ = ['HEAD_KEYS', 'MODELS', 'CONVNEXT_SIZES', 'HEAD_POOLS', 'NORMS', 'ConvNeXtCBAM', 'read_state_dict',
-           'load_backbone_weights', 'list_models', 'param_groups', 'freeze_backbone', 'param_counts', 'create_model',
-           'GeM', 'CatAvgMaxPool', 'set_head_pool', 'BatchNormLast', 'set_norm']
+__all__ = ['HEAD_KEYS', 'MODELS', 'CONVNEXT_SIZES', 'CBAM_CONFIG_KEYS', 'HEAD_POOLS', 'NORMS', 'MODEL_CONFIG_KEYS',
+           'MODEL_TRAINING_KEYS', 'ConvNeXtCBAM', 'read_state_dict', 'load_backbone_weights', 'list_models',
+           'param_groups', 'freeze_backbone', 'param_counts', 'create_model', 'GeM', 'CatAvgMaxPool', 'set_head_pool',
+           'BatchNormLast', 'set_norm', 'model_kwargs', 'model_from_config']
 
 # %% ../nbs/08_models.ipynb #1134bbea
 class ConvNeXtCBAM(nn.Module):
@@ -61,12 +62,12 @@ def read_state_dict(path:str|os.PathLike) -> dict[str, torch.Tensor]:
         return load_file(str(path), device="cpu")
     try: sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise ValueError(f"Cannot load {path} safely (torch.load with weights_only=True): {type(e).__name__}: {str(e).splitlines()[0]}. "
+        raise CheckpointError(f"Cannot load {path} safely (torch.load with weights_only=True): {type(e).__name__}: {str(e).splitlines()[0]}. "
                          "Only plain tensor checkpoints are accepted; a pickled object could run code.") from None
     for k in ("state_dict", "model", "state_dict_ema"):
         if isinstance(sd, dict) and isinstance(sd.get(k), dict): sd = sd[k]; break
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise ValueError(f"{path} does not hold a state dict of tensors")
+        raise CheckpointError(f"{path} does not hold a state dict of tensors")
     return sd
 
 # %% ../nbs/08_models.ipynb #0a587380
@@ -78,13 +79,13 @@ def load_backbone_weights(model:nn.Module, path:str|os.PathLike) -> dict:
     head_mismatch = [k for k in sd if k.startswith(HEAD_KEYS) and (k not in own or own[k].shape != sd[k].shape)]
     for k in head_mismatch: sd.pop(k)
     if unexpected := [k for k in sd if k not in own]:
-        raise ValueError(f"{path}: {len(unexpected)} key(s) the model does not have, e.g. {unexpected[:5]}: is it a checkpoint of this ConvNeXt?")
+        raise CheckpointError(f"{path}: {len(unexpected)} key(s) the model does not have, e.g. {unexpected[:5]}: is it a checkpoint of this ConvNeXt?")
     if bad := [k for k in sd if sd[k].shape != own[k].shape]:
-        raise ValueError(f"{path}: shape mismatch for {bad[:5]} (e.g. {tuple(sd[bad[0]].shape)} vs {tuple(own[bad[0]].shape)}): a different ConvNeXt size?")
+        raise CheckpointError(f"{path}: shape mismatch for {bad[:5]} (e.g. {tuple(sd[bad[0]].shape)} vs {tuple(own[bad[0]].shape)}): a different ConvNeXt size?")
     missing = [k for k in own if k not in sd]
     stats = (".running_mean", ".running_var", ".num_batches_tracked")     # batch-norm statistics (model.norm=batchnorm) start fresh
     if backbone_missing := [k for k in missing if not k.startswith(HEAD_KEYS + ("cbam.",)) and not k.endswith(stats)]:
-        raise ValueError(f"{path}: {len(backbone_missing)} backbone key(s) missing, e.g. {backbone_missing[:5]}")
+        raise CheckpointError(f"{path}: {len(backbone_missing)} backbone key(s) missing, e.g. {backbone_missing[:5]}")
     model.load_state_dict(sd, strict=False)
     return {"file": str(path), "loaded": len(sd), "new": missing, "head_replaced": bool(head_mismatch)}
 
@@ -97,10 +98,12 @@ def _timm_convnext(arch, n_classes, pretrained, weights, **kwargs):
     if pretrained and weights is None:
         try: return timm.create_model(arch, pretrained=True, num_classes=n_classes, **kwargs)
         except Exception as e:
-            raise RuntimeError(f"Could not get ImageNet weights for {arch} from the Hugging Face hub ({type(e).__name__}: "
-                               f"{str(e).splitlines()[0] if str(e) else ''}). Offline? Download a timm checkpoint elsewhere and pass "
-                               f"weights=<file> (.safetensors, .pth or .bin; in the config: model.weights=<file>).") from None
+            raise ConfigError(f"model.pretrained: could not get ImageNet weights for {arch} from the Hugging Face hub ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''}). Offline? Download a timm checkpoint elsewhere and pass "
+                              f"weights=<file> (.safetensors, .pth or .bin; in the config: model.weights=<file>).") from None
     return timm.create_model(arch, pretrained=False, num_classes=n_classes, **kwargs)
+
+CBAM_CONFIG_KEYS = {"cbam_stages": "cbam_stages", "cbam_reduction": "reduction", "cbam_kernel_size": "kernel_size"}
 
 def _register(size):
     arch = f"convnext_{size}"
@@ -109,6 +112,7 @@ def _register(size):
     def with_cbam(n_classes=len(CLASSES), pretrained=False, weights=None, cbam_stages=(2, 3), reduction=16, kernel_size=7, **kwargs):
         return ConvNeXtCBAM(_timm_convnext(arch, n_classes, pretrained, weights, **kwargs), cbam_stages, reduction, kernel_size)
     plain.__doc__, with_cbam.__doc__ = f"timm's {arch}.", f"timm's {arch} with CBAM after `cbam_stages`."
+    plain.config_keys, with_cbam.config_keys = {}, CBAM_CONFIG_KEYS     # the `model.*` keys each entry takes (see model_from_config)
     MODELS.register(arch, plain)
     MODELS.register(f"{arch}_cbam", with_cbam)
 
@@ -198,3 +202,33 @@ def set_norm(model:nn.Module, norm:str="layernorm") -> nn.Module:
             else: swap(child)
     swap(model.stem); swap(model.stages)
     return model
+
+# %% ../nbs/08_models.ipynb #a3cc90f5
+MODEL_CONFIG_KEYS = {"pretrained": "pretrained", "weights": "weights", "head_pool": "head_pool", "norm": "norm",
+                     "drop_path_rate": "drop_path_rate", "ls_init_value": "ls_init_value"}   # taken by every model
+MODEL_TRAINING_KEYS = ("name", "freeze_backbone_epochs")   # `model.*` keys read elsewhere: the registry name, and by `train`
+
+def _as_dict(cfg) -> dict:
+    "A plain dict of a config group (an OmegaConf `DictConfig` or the dict a `results.json` holds)."
+    if hasattr(cfg, "_metadata"):
+        from omegaconf import OmegaConf
+        return OmegaConf.to_container(cfg, resolve=True)
+    return dict(cfg)
+
+def model_kwargs(cfg) -> dict:
+    "The `create_model` keywords the `model` config group `cfg` sets for its registry entry (null values left to the defaults)."
+    cfg = _as_dict(cfg)
+    try: entry = MODELS.get(cfg.get("name"))
+    except UnknownNameError as e: raise ConfigError(f"model.name: {e}") from None
+    keys = {**MODEL_CONFIG_KEYS, **getattr(entry, "config_keys", {})}
+    if missing := [k for k in keys if k not in cfg]: raise ConfigError(f"model.{missing[0]}: missing from the config ({cfg['name']} takes {', '.join(keys)})")
+    return {arg: tuple(cfg[k]) if isinstance(cfg[k], list) else cfg[k] for k, arg in keys.items() if cfg[k] is not None}
+
+def model_from_config(cfg, load_weights:bool=True) -> nn.Module:
+    "The model the `model` config group `cfg` describes; `load_weights=False` builds the architecture only (no hub, no file)."
+    kw = model_kwargs(cfg)
+    if not load_weights: kw.update(pretrained=False, weights=None)
+    try: return create_model(_as_dict(cfg)["name"], **kw)
+    except (ValueError, TypeError) as e:
+        if isinstance(e, SeverstalError): raise
+        raise ConfigError(f"model: {e}") from None

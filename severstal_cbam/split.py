@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from iterstrat.ml_stratifiers import MultilabelStratifiedKFold, MultilabelStratifiedShuffleSplit
 
-from .core import CLASS_COLS
+from .core import CLASS_COLS, ConfigError
 
 # %% auto #0
 __all__ = ['STRATEGIES', 'parse_strategy', 'stratified_split', 'split_summary']
@@ -55,12 +55,12 @@ def parse_strategy(strategy:str) -> tuple[str, tuple]:
     "`('holdout', (train, valid, test) fractions)` or `('kfold', (k,))` for a strategy name."
     if m := re.fullmatch(r"stratified_(\d+)_(\d+)_(\d+)", strategy):
         p = tuple(int(x) for x in m.groups())
-        if sum(p) != 100 or p[0] == 0 or p[1] == 0: raise ValueError(f"split strategy {strategy!r}: percentages must sum to 100 with train and valid > 0")
+        if sum(p) != 100 or p[0] == 0 or p[1] == 0: raise ConfigError(f"split strategy {strategy!r}: percentages must sum to 100 with train and valid > 0")
         return "holdout", tuple(x / 100 for x in p)
     if m := re.fullmatch(r"kfold_?(\d+)", strategy):
-        if int(m.group(1)) < 2: raise ValueError(f"split strategy {strategy!r}: k must be at least 2")
+        if int(m.group(1)) < 2: raise ConfigError(f"split strategy {strategy!r}: k must be at least 2")
         return "kfold", (int(m.group(1)),)
-    raise ValueError(f"Unknown split strategy {strategy!r}. Known: {', '.join(STRATEGIES)} "
+    raise ConfigError(f"Unknown split strategy {strategy!r}. Known: {', '.join(STRATEGIES)} "
                      "(or any stratified_<train>_<valid>_<test> summing to 100, kfold_<k>)")
 
 # %% ../nbs/04_split.ipynb #c22e5f44
@@ -76,7 +76,7 @@ def stratified_split(y:np.ndarray, strategy:str="stratified_70_15_15", seed:int=
         train_idx, valid_idx = _holdout(y5, rest, valid / (1 - test), seed)
     else:
         (k,) = args
-        if not 0 <= fold < k: raise ValueError(f"fold must be in 0..{k-1} for {strategy!r}, got {fold}")
+        if not 0 <= fold < k: raise ConfigError(f"data.fold must be in 0..{k-1} for {strategy!r}, got {fold}")
         rest, test_idx = _holdout(y5, idx, test_frac, seed)
         folds = MultilabelStratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
         tr, va = list(folds.split(np.zeros(len(rest)), y5[rest]))[fold]

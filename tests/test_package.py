@@ -1,5 +1,6 @@
-"""Process-level checks of the package as installed: version, exported modules, and DESIGN.md's one-way
-data flow (each module imports only from modules of lower-numbered notebooks)."""
+"""Process-level checks of the package as installed: version, exported modules, and the one-way
+data flow of the architecture page (nbs/architecture.ipynb): each module imports only from modules of
+lower-numbered notebooks."""
 import ast, configparser, json, re, subprocess, sys
 from pathlib import Path
 

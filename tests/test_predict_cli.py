@@ -55,7 +55,7 @@ def test_ablation_is_one_multirun_and_one_report(tmp_path):
     (sweep,) = [p for p in (tmp_path/"abl").iterdir() if p.name.startswith("multirun_")]
     runs = sorted(sweep.rglob("results.json"))
     assert len(runs) == 4
-    r = run([str(sweep)], tmp_path, cmd=("severstal_report",))
+    r = run([f"runs={sweep}"], tmp_path, cmd=("severstal_report",))
     for n in ("comparison.csv", "comparison.png", "ablation.csv", "ablation.md", "ablation.png"): assert (sweep/n).stat().st_size > 0
     cmp = pd.read_csv(sweep/"comparison.csv")
     assert len(cmp) == 4 and {"loss.type", "seed"} <= set(cmp.columns)

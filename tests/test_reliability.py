@@ -7,7 +7,7 @@ from PIL import Image
 import pytest
 import torch
 
-from severstal_cbam.callbacks import load_checkpoint, save_checkpoint
+from severstal_cbam.record import load_checkpoint, save_checkpoint
 from test_train_cli import TINY, experiments, run
 
 SLOW_SAVE = """

@@ -1,0 +1,113 @@
+"""The seams between commands. For every shipped config -- the default `train_config`, `--config-name quickstart`,
+`experiment=seed`, and every `model.norm` x `model.head_pool` -- a run trained by `severstal_train` is read back
+by `severstal_predict split=test`, which must reproduce the test probabilities in the run's own `predictions.csv`,
+and `show_attention` must draw for it. Runs are shrunk (ConvNeXt-atto + CBAM, 24 images at 64x400, one epoch);
+what is checked is that every architecture option survives the trip from config to checkpoint to a second command.
+
+Tolerance: 1e-5 when the run evaluated in fp32 (measured: 0.0), 2e-3 when it evaluated under bf16/fp16 autocast
+(`precision=auto` on a bf16 CPU or a GPU): prediction then runs in the same precision, but in batches of another
+size than training's evaluation."""
+import json, os, subprocess
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from test_train_cli import experiments, run
+
+matplotlib.use("Agg")
+PROBS = [f"prob_c{c}" for c in (1, 2, 3, 4)]
+SHRINK = ["training.num_epochs=1", "data.synthetic_images=24", "data.image_size=[64,400]", "data.batch_size=4",
+          "model.name=convnext_atto_cbam", "training.early_stopping.enabled=false"]
+SHIPPED = {"train_config": [], "quickstart": ["--config-name", "quickstart"], "experiment=seed": ["experiment=seed"]}
+NORMS, POOLS = ("layernorm", "batchnorm"), ("avg", "max", "avgmax", "catavgmax", "gem")
+
+
+def _tolerance(record):
+    return 1e-5 if record["precision"] == "fp32" else 2e-3
+
+
+def _check_predict_reproduces(exp, out_csv, predicted):
+    "The test rows `severstal_predict split=test` wrote equal the run's own test probabilities."
+    rec = json.loads((exp/"results.json").read_text())
+    ref = pd.read_csv(exp/"predictions.csv").query("split == 'test'").set_index("ImageId")
+    got = pd.read_csv(out_csv, keep_default_na=False).set_index("ImageId").loc[ref.index]
+    assert (got.error == "").all(), got.error
+    diff = np.abs(got[PROBS].astype(float).to_numpy() - ref[PROBS].to_numpy()).max()
+    assert diff <= _tolerance(rec), f"{exp.name} ({predicted}): max |diff| {diff:.3g} > {_tolerance(rec)}"
+    return rec
+
+
+def _check_attention(exp):
+    "`show_attention` draws the run's attention maps over two of its test images."
+    import matplotlib.pyplot as plt
+    from severstal_cbam.inference import load_experiment
+    from severstal_cbam.interpret import show_attention
+    e = load_experiment(exp)
+    test = pd.read_csv(exp/"predictions.csv").query("split == 'test'").head(2)
+    images = Path(e.record["data"]["path"])/e.config["data"]["images"]
+    fig = show_attention(e, [images/n for n in test.ImageId])
+    assert len(fig.axes) == 2 * (1 + len(e.config["model"]["cbam_stages"]))
+    plt.close(fig)
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    "One folder, and one synthetic-data cache, for every run of this module."
+    return tmp_path_factory.mktemp("roundtrip")
+
+
+@pytest.mark.parametrize("name", list(SHIPPED))
+def test_shipped_config_round_trip(shared, name):
+    out = shared/name.replace("=", "_")
+    run([*SHIPPED[name], *SHRINK, f"output_dir={out}"], shared)
+    (exp,) = experiments(out)
+    pred = run([f"experiment={exp}", "split=test", f"out={out/'pred.csv'}"], shared, cmd=("severstal_predict",))
+    assert "note: the run evaluated in" not in pred.stderr        # the default reproduces the run's own evaluation
+    rec = _check_predict_reproduces(exp, out/"pred.csv", "severstal_predict")
+    assert rec["config"]["model"]["name"] == "convnext_atto_cbam"
+    if name == "quickstart": assert (rec["config"]["model"]["norm"], rec["config"]["model"]["head_pool"]) == ("batchnorm", "max")
+    _check_attention(exp)
+
+
+@pytest.mark.slow
+def test_every_norm_and_head_pool_round_trips(shared):
+    "One Hydra multirun trains the ten architectures; each is read back by the predict command and drawn."
+    from severstal_cbam.inference import predict_cli
+    out = shared/"grid"
+    run(["-m", *SHRINK, f"model.norm={','.join(NORMS)}", f"model.head_pool={','.join(POOLS)}", f"output_dir={out}"], shared)
+    runs = sorted(p.parent for p in out.rglob("results.json"))
+    seen = set()
+    for exp in runs:
+        m = json.loads((exp/"results.json").read_text())["config"]["model"]
+        seen.add((m["norm"], m["head_pool"]))
+        assert predict_cli([f"experiment={exp}", "split=test", f"out={exp/'roundtrip.csv'}"]) == 0
+        _check_predict_reproduces(exp, exp/"roundtrip.csv", "predict_cli")
+        _check_attention(exp)
+    assert seen == {(n, p) for n in NORMS for p in POOLS}
+
+
+def test_simultaneous_runs_keep_their_own_folders(shared):
+    """Three runs started at once, forced onto the same folder name (as two runs started in the same second are):
+    each claims its own folder and keeps its own complete record."""
+    out = shared/"together"
+    base = f"hydra.run.dir=${{severstal_run_dir:'{out}/experiment_same'}}"
+    env = {**os.environ, "SEVERSTAL_CBAM_CACHE": str(shared/"cache")}
+    procs = [subprocess.Popen(["severstal_train", *SHRINK, f"seed={s}", base], cwd=shared, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for s in (1, 2, 3)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    folders = sorted(p.name for p in out.iterdir())
+    assert folders == ["experiment_same", "experiment_same_1", "experiment_same_2"], folders
+    seeds = set()
+    for f in folders:
+        rec = json.loads((out/f/"results.json").read_text())
+        assert rec["status"] == "completed" and Path(rec["experiment_dir"]).name == f
+        assert {"predictions.csv", "split.csv", "model_final.pt", "history.csv"} <= {p.name for p in (out/f).iterdir()}
+        assert rec["config"]["seed"] == rec["seed"]
+        seeds.add(rec["seed"])
+    assert seeds == {1, 2, 3}
+    printed = {line.split("results: ")[1] for o, _ in outs for line in o.splitlines() if line.startswith("results: ")}
+    assert printed == {str(out/f/"results.json") for f in folders}        # each run told its user its own folder
