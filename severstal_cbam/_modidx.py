@@ -463,4 +463,5 @@ d = { 'settings': { 'branch': 'main',
                                       'severstal_cbam.train.scaled_lr': ('train.html#scaled_lr', 'severstal_cbam/train.py'),
                                       'severstal_cbam.train.start_run': ('train.html#start_run', 'severstal_cbam/train.py'),
                                       'severstal_cbam.train.train': ('train.html#train', 'severstal_cbam/train.py'),
+                                      'severstal_cbam.train.train_help': ('train.html#train_help', 'severstal_cbam/train.py'),
                                       'severstal_cbam.train.validate_config': ('train.html#validate_config', 'severstal_cbam/train.py')}}}

@@ -111,7 +111,7 @@ def create_loss(name:str, y_train:np.ndarray|None=None, **kwargs) -> BaseLoss:
         loss.fit_alpha(y_train)
     return loss
 
-# %% ../nbs/09_losses.ipynb #17f12e26
+# %% ../nbs/09_losses.ipynb #d3f0b6cc
 def loss_from_config(cfg, y_train:np.ndarray|None=None, threshold:float|Sequence[float]=0.5) -> BaseLoss:
     "The loss the `loss` config group `cfg` describes (`type` and the keys its class lists in `config_keys`), alpha fitted on `y_train`."
     if hasattr(cfg, "_metadata"):

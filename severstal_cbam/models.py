@@ -203,7 +203,7 @@ def set_norm(model:nn.Module, norm:str="layernorm") -> nn.Module:
     swap(model.stem); swap(model.stages)
     return model
 
-# %% ../nbs/08_models.ipynb #a3cc90f5
+# %% ../nbs/08_models.ipynb #e097b8fd
 MODEL_CONFIG_KEYS = {"pretrained": "pretrained", "weights": "weights", "head_pool": "head_pool", "norm": "norm",
                      "drop_path_rate": "drop_path_rate", "ls_init_value": "ls_init_value"}   # taken by every model
 MODEL_TRAINING_KEYS = ("name", "freeze_backbone_epochs")   # `model.*` keys read elsewhere: the registry name, and by `train`

@@ -43,7 +43,7 @@ log = logging.getLogger("severstal_cbam")
 # %% auto #0
 __all__ = ['log', 'CONF_DIR', 'MONITORS', 'INT_KEYS', 'load_config', 'validate_config', 'scaled_lr', 'loader_options', 'Run',
            'start_run', 'describe', 'RunData', 'prepare_data', 'build_learner', 'open_record', 'fit_phases', 'evaluate',
-           'train', 'metrics_table', 'main']
+           'train', 'metrics_table', 'train_help', 'main']
 
 # %% ../nbs/14_train.ipynb #3d28ffe3
 CONF_DIR = Path(severstal_cbam.__file__).parent/"conf"
@@ -435,7 +435,7 @@ def _claim_subdir(sweep_dir:str, name:str) -> str:
 OmegaConf.register_new_resolver("severstal_run_dir", _claim_once, replace=True)
 OmegaConf.register_new_resolver("severstal_sweep_subdir", _claim_subdir, replace=True)
 
-# %% ../nbs/14_train.ipynb #09681183
+# %% ../nbs/14_train.ipynb #fbf75642
 def _drop_empty_run_dir() -> None:
     "Remove Hydra's run folder if it holds nothing but Hydra's record: a run that never started leaves no experiment."
     d = _hydra_run_dir()
@@ -451,8 +451,20 @@ def _run(cfg:DictConfig) -> None:
         teardown_distrib()                          # leave the process group now: rank 0 may evaluate for long, nobody needs to wait
     if code := run_command("severstal_train", job): sys.exit(code)
 
+def train_help() -> str:
+    "`severstal_train --help`: the override syntax, the presets, and every key of `train_config.yaml` with its default and comment."
+    text = (CONF_DIR/"train_config.yaml").read_text().split("\nhydra:")[0]
+    keys = text[text.index("\nseed:") + 1:]
+    presets = ", ".join(sorted(p.stem for p in (CONF_DIR/"experiment").glob("*.yaml")))
+    return ("usage: severstal_train [key=value ...] [--config-name quickstart] [-m key=a,b ...]\n"
+            "Train and evaluate one run (or, with -m, one per combination), leaving an experiment folder.\n\n"
+            f"presets: experiment=<{presets}>; named configs: --config-name quickstart\n"
+            "Hydra's own options (multirun, shell completion, ...): severstal_train --hydra-help\n\n"
+            "options (key: default  # meaning), from severstal_cbam/conf/train_config.yaml:\n" + keys)
+
 def main() -> None:
     "The `severstal_train` command: Hydra overrides in, an experiment folder out."
+    if any(a in ("-h", "--help") for a in sys.argv[1:]): print(train_help()); sys.exit(0)
     import hydra
     hydra.main(version_base=None, config_path=str(CONF_DIR.resolve()), config_name="train_config")(_run)()
 

@@ -98,3 +98,18 @@ def test_full_resolution_smoke(tmp_path):
     (exp,) = experiments(tmp_path/"runs")
     res = check_run(exp, 1)
     assert res["config"]["data"]["image_size"] is None
+
+
+def test_unexpected_errors_keep_their_traceback(tmp_path):
+    "The library's own errors are one line (exit 2); an error from inside torch or a bug keeps its traceback (exit 1)."
+    script = ("import sys, severstal_cbam.train as t\n"
+              "def boom(*a, **k): raise RuntimeError('CUDA out of memory. Tried to allocate 2.00 GiB')\n"
+              "t.build_learner = boom\n"
+              "sys.argv = ['severstal_train', *sys.argv[1:]]\n"
+              "t.main()\n")
+    r = run(["-c", script, *TINY, f"output_dir={tmp_path/'runs'}"], tmp_path, cmd=(sys.executable,), check=False)
+    assert r.returncode == 1, (r.returncode, r.stderr[-2000:])
+    assert "Traceback" in r.stderr and "CUDA out of memory" in r.stderr and "in boom" in r.stderr, r.stderr[-2000:]
+    r = run([*TINY, "data.batch_size=0", f"output_dir={tmp_path/'runs'}"], tmp_path, check=False)
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1] == \
+        "severstal_train: error: data.batch_size: must be a whole number >= 1, got 0", r.stderr
