@@ -8,6 +8,7 @@ import json, math, os, time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from fastai.callback.core import Callback, CancelFitException
 from fastai.callback.fp16 import MixedPrecision
@@ -15,13 +16,13 @@ from fastai.callback.schedule import SchedCos, SchedLin, combine_scheds
 from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback, TerminateOnNaNCallback
 from fastai.torch_core import L, find_bs, get_model
 
-from .core import ConfigError
+from .core import ConfigError, atomic_write
 from .distributed import all_reduce, distributed, is_main_process
 from .record import jsonable, load_checkpoint, save_checkpoint, write_json
 
 # %% auto #0
 __all__ = ['cpu_has_bf16', 'resolve_precision', 'AutocastPrecision', 'DivergenceStop', 'warmup_cosine', 'SkippedEpochs',
-           'EarlyStopping', 'BestCheckpoint', 'ResumeCheckpoint', 'resume_state', 'ResultsWriter']
+           'EarlyStopping', 'BestCheckpoint', 'ResumeCheckpoint', 'resume_state', 'ResultsWriter', 'write_history_csv']
 
 # %% ../nbs/13_callbacks.ipynb #7be7d9b6
 def cpu_has_bf16() -> bool:
@@ -125,8 +126,8 @@ def _finite(v) -> float|None: return float(v) if v is not None and math.isfinite
 class ResultsWriter(Callback):
     "Append each epoch's losses, metrics, learning rates, sample counts and times (whole epoch, training phase) to `record['history']`; rank 0 rewrites `path` atomically."
     order = 62   # after the Recorder (50) and the best checkpoint (61), before early stopping (63) can end the fit
-    def __init__(self, path:str|os.PathLike, record:dict, epoch_offset:int=0):
-        self.path, self.record, self.epoch_offset = Path(path), record, epoch_offset
+    def __init__(self, path:str|os.PathLike, record:dict, epoch_offset:int=0, csv:str|os.PathLike|None=None):
+        self.path, self.record, self.epoch_offset, self.csv = Path(path), record, epoch_offset, csv
         record.setdefault("history", [])
     def before_epoch(self): self._t0, self._n_train, self._train_secs = time.time(), 0, None
     def before_train(self): self._t_train = time.time()
@@ -147,4 +148,13 @@ class ResultsWriter(Callback):
                "train_seconds": None if self._train_secs is None else round(self._train_secs, 2)}
         self.record["history"].append(row)
         self.record["epochs_completed"] = row["epoch"] + 1
-        if is_main_process(): write_json(self.path, self.record)
+        if is_main_process():
+            write_json(self.path, self.record)
+            if self.csv is not None: write_history_csv(self.csv, self.record["history"])
+
+def write_history_csv(path:str|os.PathLike, history:list[dict]) -> Path:
+    "Atomically write the per-epoch `history` as CSV, one header, one row per epoch (a list value as `name_0`, `name_1`, ...)."
+    rows = [{(f"{k}_{i}" if isinstance(v, list) else k): x for k, v in r.items() for i, x in (enumerate(v) if isinstance(v, list) else [(0, v)])}
+            for r in history]
+    with atomic_write(path) as f: pd.DataFrame(rows).to_csv(f, index=False)
+    return Path(path)

@@ -90,6 +90,11 @@ def seed_everything(seed:int=42, deterministic:bool=False) -> int:
     return seed
 
 # %% ../nbs/00_core.ipynb #a952cced
+def _umask() -> int:
+    "The process umask (read by setting it and setting it back)."
+    m = os.umask(0o022); os.umask(m)
+    return m
+
 @contextmanager
 def atomic_write(path:str|os.PathLike, mode:str="w", encoding:str|None="utf-8") -> Iterator:
     "Open a temporary file beside `path` for writing; it replaces `path` only if the block ends without error."
@@ -97,6 +102,7 @@ def atomic_write(path:str|os.PathLike, mode:str="w", encoding:str|None="utf-8") 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(fd, 0o666 & ~_umask())          # mkstemp makes the file private (0600): give it the mode open() would
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
             yield f
             f.flush()

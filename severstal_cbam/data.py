@@ -16,10 +16,10 @@ from PIL import Image
 
 from .augment import AlbumentationsTransform, build_augmentations
 from .core import CLASSES, CLASS_COLS, ConfigError, DataError
-from .labels import read_labels
+from .labels import read_labels, to_rgb8
 
 # %% auto #0
-__all__ = ['VOCAB', 'DECODERS', 'load_dataset', 'CV2Image', 'TorchvisionImage', 'image_type', 'severstal_datablock',
+__all__ = ['VOCAB', 'DECODERS', 'load_dataset', 'SteelImage', 'CV2Image', 'TorchvisionImage', 'image_type', 'severstal_datablock',
            'build_dataloaders', 'test_dataloader']
 
 # %% ../nbs/06_data.ipynb #fbdd5ed3
@@ -43,13 +43,22 @@ def _torchvision_rgb(fn) -> np.ndarray:
     try: return decode_image(read_file(os.fspath(fn)), mode=ImageReadMode.RGB).permute(1, 2, 0).numpy()
     except RuntimeError as e: raise OSError(f"{fn}: torchvision cannot decode this file ({str(e).splitlines()[0]})") from None
 
+def _pil_rgb(fn) -> np.ndarray:
+    with Image.open(fn) as im: return np.asarray(to_rgb8(im))
+
 class _ReaderImage(PILImage):
-    "A `PILImage` whose files are decoded by `_read` (a path -> HxWx3 uint8 RGB array) instead of Pillow."
+    "A `PILImage` whose files are decoded by `_read` (a path -> HxWx3 RGB array; 16-bit scaled to 8 bits)."
     _read = None
     @classmethod
     def create(cls, fn, **kwargs):
-        if isinstance(fn, (str, Path)): return cls(Image.fromarray(cls._read(fn)))
-        return super().create(fn, **kwargs)
+        if not isinstance(fn, (str, Path)): return super().create(fn, **kwargs)
+        a = cls._read(fn)
+        if a.dtype == np.uint16: a = (a >> 8).astype(np.uint8)
+        return cls(Image.fromarray(a))
+
+class SteelImage(_ReaderImage):
+    "A `PILImage` decoded by Pillow as `labels.read_image` decodes (`to_rgb8`: 16-bit scaled, not clipped to white)."
+    _read = staticmethod(_pil_rgb)
 
 class CV2Image(_ReaderImage):
     "A `PILImage` decoded by OpenCV."
@@ -59,7 +68,7 @@ class TorchvisionImage(_ReaderImage):
     "A `PILImage` decoded by `torchvision.io.decode_image`."
     _read = staticmethod(_torchvision_rgb)
 
-DECODERS = {"pil": PILImage, "cv2": CV2Image, "torchvision": TorchvisionImage}
+DECODERS = {"pil": SteelImage, "cv2": CV2Image, "torchvision": TorchvisionImage}
 
 def image_type(decoder:str="pil") -> type:
     "The `PILImage` class that reads files with `decoder` (a key of `DECODERS`)."

@@ -20,15 +20,16 @@ from torch import nn
 from .callbacks import resolve_precision
 from .core import CLASSES, CLASS_COLS, CheckpointError, ConfigError, DataError, atomic_write, option, parse_args, run_command
 from .data import image_type
+from .labels import ImageProblem, list_images, read_image
 from .metrics import multilabel_metrics
 from .models import model_from_config
 from .record import load_checkpoint, read_record, write_json
 from .rle import SHAPE
 
 # %% auto #0
-__all__ = ['TTA_FLIPS', 'IMAGE_SUFFIXES', 'PRECISIONS', 'Experiment', 'load_experiment', 'ImageError', 'load_image', 'parse_tta',
+__all__ = ['TTA_FLIPS', 'PRECISIONS', 'RUN_FILES', 'Experiment', 'load_experiment', 'ImageError', 'load_image', 'parse_tta',
            'image_paths', 'predict_probs', 'predict_setting', 'predict', 'prediction_table', 'presence_table',
-           'evaluate', 'PredictArgs', 'predict_cli', 'main']
+           'evaluate', 'PredictArgs', 'check_out', 'predict_cli', 'main']
 
 # %% ../nbs/15_inference.ipynb #8c460607
 @dataclass
@@ -52,7 +53,10 @@ class Experiment:
 def _weights_path(path:Path, record:dict, weights:str|os.PathLike) -> Path:
     if weights == "best":
         best = (record.get("best") or {}).get("checkpoint")
-        if not best: raise FileNotFoundError(f"{path}: the run saved no best checkpoint (status {record.get('status')!r}); use weights=final")
+        if not best:
+            hint = "; use weights=final (model_final.pt, the last epoch)" if (path/"model_final.pt").is_file() else \
+                   "; it saved no final weights either: resume it (severstal_train training.resume=<run folder>) or give weights=<file>"
+            raise FileNotFoundError(f"{path}: the run saved no best checkpoint (status {record.get('status')!r}){hint}")
         p = path/"checkpoints"/Path(best).name
     elif weights == "final": p = path/"model_final.pt"
     else: p = Path(weights)
@@ -84,10 +88,11 @@ class ImageError(DataError):
 def load_image(path:str|os.PathLike, image_size:tuple[int,int]|None=None, expected:tuple[int,int]|None=SHAPE, decoder:str="pil") -> torch.Tensor:
     "The (3, H, W) uint8 tensor the validation pipeline makes of the file at `path` (read by `decoder`); `expected` (H, W) is checked first."
     path = Path(path)
+    try: read_image(path, expected, decode=False)          # the library's one rule: format, and size from the header, before decoding
+    except ImageProblem as e: raise ImageError(str(e)) from None
     try: img = image_type(decoder).create(path)
-    except FileNotFoundError: raise ImageError(f"{path.name}: file not found") from None
     except Exception as e: raise ImageError(f"{path.name}: cannot decode ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
-    if expected is not None and (img.shape[0], img.shape[1]) != tuple(expected):
+    if expected is not None and (img.shape[0], img.shape[1]) != tuple(expected):   # a decoder disagreeing with the header
         raise ImageError(f"{path.name}: {img.shape[0]}x{img.shape[1]} (HxW), expected {expected[0]}x{expected[1]}")
     if image_size is not None: img = Resize(tuple(image_size), method=ResizeMethod.Squish)(img, split_idx=1)
     return image2tensor(img)
@@ -113,14 +118,12 @@ def _collate(items):
     ok = [(i, x) for i, x, err in items if x is not None]
     return ([i for i, _ in ok], torch.stack([x for _, x in ok]) if ok else None, [(i, err) for i, x, err in items if x is None])
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
 def image_paths(images:str|os.PathLike|Iterable) -> list[Path]:
-    "The image files of a folder (sorted; .jpg/.jpeg/.png), a single file, or an iterable of paths."
+    "The image files of a folder (`labels.list_images`: sorted, hidden files and folders left out), a single file, or an iterable of paths."
     if isinstance(images, (str, os.PathLike)):
         p = Path(images)
         if p.is_dir():
-            paths = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."))
+            paths = [p/n for n in list_images(p)]             # the rule training uses (labels.is_image_file)
             if not paths: raise FileNotFoundError(f"no .jpg/.jpeg/.png images in {p}")
             return paths
         if not p.exists(): raise FileNotFoundError(f"images: no such file or folder: {p}")
@@ -217,6 +220,21 @@ class PredictArgs:
     num_workers: int = option(0, "DataLoader worker processes reading the images")
     device: str = option("auto", "auto (CUDA if available), cpu or cuda")
     precision: str = option("run", "run (as the run evaluated: its thresholds' probabilities), auto, fp32, bf16 or fp16")
+    overwrite: bool = option(False, "let out= replace a file of a run's own record (predictions.csv, split.csv, ...)")
+
+RUN_FILES = ("results.json", "predictions.csv", "split.csv", "history.csv", "learning_curves.png", "model_final.pt")
+
+def check_out(out:str|os.PathLike, overwrite:bool=False) -> Path:
+    "The output CSV path, checked before any work: not a folder, in a folder that can be written, not a run's own record (unless `overwrite`)."
+    out = Path(out)
+    if out.is_dir(): raise ConfigError(f"out: {out} is a folder; give a file name, e.g. out={out/'predictions.csv'}")
+    targets = [out, out.with_name(f"{out.stem}_presence.csv"), out.with_name(f"{out.stem}_metrics.json")]
+    if (out.parent/"results.json").is_file() and not overwrite and (hit := [t.name for t in targets if t.name in RUN_FILES]):
+        raise ConfigError(f"out: {out.parent/hit[0]} is part of the run's own record in {out.parent}; choose another name, or add overwrite=true")
+    try: out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise ConfigError(f"out: cannot create the folder {out.parent} ({e.strerror or e})") from None
+    if not os.access(out.parent, os.W_OK): raise ConfigError(f"out: cannot write into {out.parent} (permission denied)")
+    return out
 
 def _predict(argv:Sequence[str]) -> int:
     a = parse_args(PredictArgs, argv, "severstal_predict", "Predict images, or score a split, with a finished run.")
@@ -224,12 +242,13 @@ def _predict(argv:Sequence[str]) -> int:
     if (a.images is None) == (a.split is None): raise ConfigError("give images=<folder or file> or split=test|valid|train (one of them)")
     parse_tta(a.tta)
     if a.device not in ("auto", "cpu", "cuda"): raise ConfigError(f"device: must be auto, cpu or cuda, got {a.device!r}")
+    if a.device == "cuda" and not torch.cuda.is_available(): raise ConfigError("device: cuda asked for, but no CUDA device is available")
+    out = check_out(a.out, a.overwrite)                  # before any image is read: a bad path must not throw the work away
     device = "cuda" if a.device == "cuda" or (a.device == "auto" and torch.cuda.is_available()) else "cpu"
     exp = load_experiment(a.experiment, a.weights, device=device)
     precision, _ = predict_setting(exp, a.precision, device)
     kw = dict(bs=a.batch_size, tta=a.tta, num_workers=a.num_workers, precision=a.precision)
     preds, metrics = evaluate(exp, a.split, **kw) if a.split is not None else (predict(exp, a.images, **kw), None)
-    out = Path(a.out)
     with atomic_write(out) as f: preds.to_csv(f, index=False, float_format="%.7g")
     with atomic_write(out.with_name(f"{out.stem}_presence.csv")) as f: presence_table(preds).to_csv(f, index=False)
     bad = preds[preds.error != ""]

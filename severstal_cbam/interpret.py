@@ -19,7 +19,7 @@ from sklearn.metrics import precision_recall_curve, average_precision_score
 
 from .core import CLASSES, CLASS_COLS, CheckpointError, ConfigError, atomic_write, option, parse_args, run_command
 from .inference import Experiment, load_image
-from .record import plot_learning_curves, read_record
+from .record import flatten_config, plot_learning_curves, read_record
 from fastai.vision.core import imagenet_stats
 
 # %% auto #0
@@ -116,14 +116,6 @@ def pr_curves(y_true:np.ndarray, probs:np.ndarray, thresholds=None):
 # %% ../nbs/16_interpret.ipynb #3217b634
 IGNORED_KEYS = ("output_dir", "training.resume", "data.cache_dir")
 
-def _flatten(d:dict, prefix:str="") -> dict:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict): out.update(_flatten(v, key + "."))
-        else: out[key] = tuple(v) if isinstance(v, list) else v
-    return out
-
 def _scores(rec:dict, split:str="test", which:str="tuned") -> dict:
     m = (rec.get(split) or {}).get(which) or {}
     row = {"macro_f1": (m.get("macro") or {}).get("f1"), "macro_auc": (m.get("macro") or {}).get("roc_auc")}
@@ -138,7 +130,7 @@ def compare_experiments(folder:str|os.PathLike, split:str="test", which:str="tun
     for p in paths:
         try: recs.append((p, read_record(p)))
         except CheckpointError as e: rows.append({"experiment": str(p.parent.relative_to(folder)), "status": f"unreadable: {e}"})
-    flat = [_flatten(r.get("config", {})) for _, r in recs]
+    flat = [flatten_config(r.get("config", {})) for _, r in recs]
     keys = sorted({k for f in flat for k in f})
     # keys some runs lack come from different library versions (a key added later): shown, but not a difference that was asked for
     partial = [k for k in keys if k not in IGNORED_KEYS and not all(k in f for f in flat)]
@@ -244,6 +236,7 @@ def _report(argv) -> int:
     if a.runs is None: raise ConfigError("runs: required (runs=<folder with runs>)")
     if a.split not in ("test", "valid"): raise ConfigError(f"split: must be test or valid, got {a.split!r}")
     if a.which not in ("tuned", "threshold"): raise ConfigError(f"which: must be tuned or threshold, got {a.which!r}")
+    if not os.access(a.runs, os.W_OK) and Path(a.runs).is_dir(): raise ConfigError(f"runs: cannot write the report into {a.runs} (read-only)")
     matplotlib.use("Agg")
     out = write_report(a.runs, a.split, a.which)
     cmp = pd.read_csv(out["comparison.csv"])

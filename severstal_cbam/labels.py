@@ -17,8 +17,9 @@ from .core import CLASSES, CLASS_COLS, DataError
 from .rle import SHAPE, parse_rle
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'NEW_COLS', 'OLD_COLS', 'read_annotations', 'list_images', 'read_labels', 'class_counts', 'cooccurrence',
-           'DatasetReport', 'check_image', 'validate_dataset']
+__all__ = ['IMAGE_EXTS', 'NEW_COLS', 'OLD_COLS', 'FORMATS', 'read_annotations', 'is_image_file', 'list_images', 'read_labels',
+           'class_counts', 'cooccurrence', 'DatasetReport', 'ImageProblem', 'to_rgb8', 'read_image', 'check_image',
+           'validate_dataset']
 
 # %% ../nbs/02_labels.ipynb #bffd1a5f
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
@@ -55,6 +56,14 @@ def _class_ids(raw:pd.Series, csv_path:Path) -> pd.Series:
     return ids.astype(int)
 
 # %% ../nbs/02_labels.ipynb #4d735c71
+def _check_complete(df:pd.DataFrame, csv_path:Path) -> None:
+    "The original format lists every class of every image; an image with fewer rows would silently read as clean for the missing classes."
+    counts = df.groupby("ImageId", sort=False)["ClassId"].agg(set)
+    if (short := counts[counts.map(len) < len(CLASSES)]).size:
+        eg = "; ".join(f"{img} lacks {', '.join(f'{img}_{c}' for c in CLASSES if c not in have)}" for img, have in short.head(3).items())
+        raise DataError(f"{csv_path}: the original ImageId_ClassId format has a row for every class of every image, but {len(short)} "
+                        f"image(s) have fewer ({eg}): a missing row would read as 'no defect'")
+
 def _read_annotations(csv_path:Path) -> tuple[pd.DataFrame, list[str]]:
     "Defect rows of the CSV at `csv_path` (new format) and every image id it lists, with or without a defect."
     csv_path = Path(csv_path)
@@ -71,6 +80,7 @@ def _read_annotations(csv_path:Path) -> tuple[pd.DataFrame, list[str]]:
                              " is not of the form '<image>.jpg_<class>'")
         df = pd.DataFrame({"ImageId": parts[0], "ClassId": _class_ids(parts[1], csv_path),
                            "EncodedPixels": df["EncodedPixels"]})
+        _check_complete(df, csv_path)
     else:
         raise DataError(f"{csv_path}: unknown labels format, columns {cols}. Expected {','.join(NEW_COLS)}"
                          f" (Kaggle's current train.csv) or {','.join(OLD_COLS)} (the original one)")
@@ -93,12 +103,16 @@ def read_annotations(csv_path:str|os.PathLike) -> pd.DataFrame:
     return _read_annotations(csv_path)[0].drop(columns="line")
 
 # %% ../nbs/02_labels.ipynb #a78c41e6
+def is_image_file(path:str|os.PathLike) -> bool:
+    "Whether `path` counts as an image: a regular file named `.jpg`, `.jpeg` or `.png`, not hidden (macOS's `._x.jpg` metadata is not an image, nor is a folder named `x.jpg`)."
+    p = Path(path)
+    return p.suffix.lower() in IMAGE_EXTS and not p.name.startswith(".") and p.is_file()
+
 def list_images(images_dir:str|os.PathLike) -> list[str]:
-    "File names of the images (`.jpg`, `.jpeg`, `.png`) in `images_dir`, sorted."
+    "File names of the images in `images_dir` (`is_image_file`), sorted."
     images_dir = Path(images_dir)
     if not images_dir.is_dir(): raise FileNotFoundError(f"Image folder not found: {images_dir}")
-    with os.scandir(images_dir) as it:
-        return sorted(e.name for e in it if e.is_file() and e.name.lower().endswith(IMAGE_EXTS))
+    return sorted(p.name for p in images_dir.iterdir() if is_image_file(p))
 
 # %% ../nbs/02_labels.ipynb #c6a28492
 def read_labels(csv_path:str|os.PathLike, images_dir:str|os.PathLike|None=None) -> pd.DataFrame:
@@ -158,17 +172,43 @@ class DatasetReport:
     __repr__ = __str__
 
 # %% ../nbs/02_labels.ipynb #2e1556fd
+class ImageProblem(DataError):
+    "An image that cannot be used as it is; `problem` names the `DatasetReport` list it belongs in, `detail` says why."
+    def __init__(self, problem:str, path:str|os.PathLike, detail:str):
+        super().__init__(f"{Path(path).name}: {detail}")
+        self.problem, self.detail = problem, detail
+
+FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG"}
+
+def to_rgb8(im:Image.Image) -> Image.Image:
+    "`im` as 8-bit RGB; 16-bit grayscale is scaled to 8 bits (Pillow's own `convert('RGB')` clips it: every pixel above 255 white)."
+    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        return Image.fromarray((np.asarray(im).astype(np.uint32) >> 8).clip(0, 255).astype(np.uint8)).convert("RGB")
+    return im.convert("RGB")
+
+def read_image(path:str|os.PathLike, shape:tuple[int,int]|None=SHAPE, decode:bool=True) -> Image.Image|None:
+    """The image at `path` by the library's one rule, for validation and prediction alike: its content is the format its
+    name says, its size (read from the header, before anything is decoded) is `shape`; decoded as 8-bit RGB (`to_rgb8`).
+    An `ImageProblem` otherwise. `decode=False` checks the header only."""
+    path = Path(path)
+    if not path.is_file(): raise ImageProblem("missing_images", path, "file not found")
+    try: im = Image.open(path)
+    except Exception as e: raise ImageProblem("unreadable_images", path, f"cannot decode ({type(e).__name__}: {e})") from None
+    with im:
+        want = FORMATS.get(path.suffix.lower())
+        if im.format != want: raise ImageProblem("wrong_format", path, f"a {im.format} file named {path.suffix}")
+        if shape is not None and (im.size[1], im.size[0]) != tuple(shape):
+            raise ImageProblem("wrong_size", path, f"{im.size[1]}x{im.size[0]} (HxW), expected {shape[0]}x{shape[1]}")
+        if not decode: return None
+        try: im.load()
+        except Exception as e: raise ImageProblem("unreadable_images", path, f"cannot decode ({type(e).__name__}: {e})") from None
+        return to_rgb8(im)
+
 def check_image(path:Path, shape:tuple[int,int]=SHAPE, decode:bool=True) -> tuple[str, str]|None:
-    "`(problem, detail)` if the image at `path` is missing, unreadable, not a JPEG/PNG of its extension, or not `shape`; else None."
-    if not path.is_file(): return "missing_images", "listed in the CSV but not on disk"
-    try:
-        with Image.open(path) as im:
-            fmt, size = im.format, im.size
-            if decode: im.load()
-    except Exception as e: return "unreadable_images", f"cannot decode ({type(e).__name__}: {e})"
-    want = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG"}.get(path.suffix.lower())
-    if want and fmt != want: return "wrong_format", f"a {fmt} file named {path.suffix}"
-    if (size[1], size[0]) != tuple(shape): return "wrong_size", f"{size[1]}x{size[0]} (HxW), expected {shape[0]}x{shape[1]}"
+    "`(problem, detail)` if the image at `path` is missing, unreadable, not a JPEG/PNG of its extension, or not `shape` (`read_image`); else None."
+    if not Path(path).is_file(): return "missing_images", "listed in the CSV but not on disk"
+    try: read_image(path, shape, decode)
+    except ImageProblem as e: return e.problem, e.detail
     return None
 
 # %% ../nbs/02_labels.ipynb #9fedcf50

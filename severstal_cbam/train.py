@@ -4,14 +4,14 @@
 
 # %% ../nbs/14_train.ipynb #8c65f6df
 from __future__ import annotations
-import logging, math, os, shutil, sys, time, warnings
+import logging, math, os, shutil, signal, sys, time, warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np, pandas as pd, torch
 from fastai.callback.core import Callback
-from fastai.callback.progress import CSVLogger, ProgressCallback
+from fastai.callback.progress import ProgressCallback
 from fastai.callback.schedule import ParamScheduler
 from fastai.callback.training import GradientAccumulation
 from fastai.callback.channelslast import ChannelsLast
@@ -34,16 +34,18 @@ from .labels import class_counts, validate_dataset
 from .losses import loss_from_config
 from .metrics import auc_macro, auc_per_class, f1_macro, f1_per_class, multilabel_metrics, tune_thresholds
 from .models import MODELS, model_from_config, param_counts, param_groups
-from .record import claim_run_dir, environment, load_checkpoint, new_run_dir, save_learning_curves, write_json
+from .record import (claim_run_dir, environment, flatten_config, load_checkpoint, new_run_dir, read_record,
+                                   save_learning_curves, write_json)
 from .split import parse_strategy, stratified_split
 from .synthetic import synthetic_dataset
 
 log = logging.getLogger("severstal_cbam")
 
 # %% auto #0
-__all__ = ['log', 'CONF_DIR', 'MONITORS', 'INT_KEYS', 'load_config', 'validate_config', 'scaled_lr', 'loader_options', 'Run',
-           'start_run', 'describe', 'RunData', 'prepare_data', 'build_learner', 'open_record', 'fit_phases', 'evaluate',
-           'train', 'metrics_table', 'train_help', 'main']
+__all__ = ['log', 'CONF_DIR', 'MONITORS', 'INT_KEYS', 'RESUME_MAY_CHANGE', 'load_config', 'validate_config', 'scaled_lr',
+           'loader_options', 'Run', 'resume_changes', 'start_run', 'describe', 'RunData', 'check_skipped',
+           'prepare_data', 'build_learner', 'open_record', 'fit_phases', 'evaluate', 'train', 'metrics_table',
+           'train_help', 'main']
 
 # %% ../nbs/14_train.ipynb #3d28ffe3
 CONF_DIR = Path(severstal_cbam.__file__).parent/"conf"
@@ -83,6 +85,7 @@ def validate_config(cfg:DictConfig) -> None:
     check("training.lr_scale", t.lr_scale in ("none", "linear", "sqrt"), f"must be none, linear or sqrt, got {t.lr_scale!r}")
     check("training.warmup_pct", isinstance(t.warmup_pct, (int, float)) and 0 <= t.warmup_pct < 1, f"must be in [0, 1), got {t.warmup_pct!r}")
     check("data.on_bad_images", d.on_bad_images in ("error", "skip"), f"must be error or skip, got {d.on_bad_images!r}")
+    check("data.max_skipped", isinstance(d.max_skipped, (int, float)) and 0 <= d.max_skipped <= 1, f"must be a share in [0, 1], got {d.max_skipped!r}")
     check("data.image_size", d.image_size is None or (OmegaConf.is_list(d.image_size) and len(d.image_size) == 2 and
           all(_is_int(v) and v >= 32 for v in d.image_size)), f"must be null or [height, width], each a whole number >= 32, got {d.image_size!r}")
     check("data.decoder", d.get("decoder", "pil") in DECODERS, f"must be one of {', '.join(DECODERS)}, got {d.get('decoder')!r}")
@@ -149,13 +152,29 @@ def _hydra_run_dir() -> Path|None:
     except (ImportError, ValueError): return None
 
 def _resume_state(resume:str|os.PathLike) -> tuple[Path, dict]:
-    "The experiment folder and `last.pt` state of `training.resume` (a folder or a checkpoint file)."
+    "The run folder and `last.pt` state that `training.resume` names: a run folder, or its `checkpoints/last.pt` -- nothing else."
     p = Path(resume)
-    ckpt = p/"checkpoints"/"last.pt" if p.is_dir() else p
-    if not ckpt.is_file(): raise FileNotFoundError(f"training.resume: no checkpoint to resume at {ckpt}")
-    exp = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+    if p.is_dir(): exp, ckpt = p, p/"checkpoints"/"last.pt"
+    elif p.name == "last.pt" and p.parent.name == "checkpoints": exp, ckpt = p.parent.parent, p
+    else: raise ConfigError(f"training.resume: {p} is not a run folder or its checkpoints/last.pt "
+                            "(a best checkpoint holds no optimiser or run state: resume the run folder)")
+    if not (exp/"results.json").is_file(): raise ConfigError(f"training.resume: {exp} is not a run folder (no results.json)")
+    if not ckpt.is_file(): raise ConfigError(f"training.resume: {exp} has no checkpoints/last.pt: it finished no epoch, there is nothing to resume")
     state = load_checkpoint(ckpt)
     return exp, {**state, **resume_state(state)}
+
+RESUME_MAY_CHANGE = ("output_dir", "training.resume", "training.num_epochs", "training.early_stopping.", "training.tensorboard",
+                     "training.device", "training.precision", "training.channels_last", "training.compile", "training.grad_checkpointing",
+                     "data.num_workers", "data.pin_memory", "data.prefetch_factor", "data.cache_dir", "data.validate")
+
+def resume_changes(old:dict, new:dict) -> dict:
+    "The `{key: [old, new]}` a resume changes; a `ConfigError` naming the keys if any of them changes what is learned or how it is scored."
+    a, b = flatten_config(old), flatten_config(new)
+    changed = {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k, "<missing>") != b.get(k, "<missing>")}
+    if bad := [k for k in changed if not k.startswith(RESUME_MAY_CHANGE)]:
+        raise ConfigError("training.resume: the run was trained with other " + "; ".join(f"{k}={changed[k][0]!r} (now {changed[k][1]!r})" for k in bad)
+                          + ". A resume continues the same experiment: use the run's values, or start a new run")
+    return changed
 
 def _run_folder(cfg:DictConfig, main:bool, resume_dir:Path|None) -> Path:
     "The run's folder, rank 0's on every rank: the one a resume continues, Hydra's, or a new one claimed here."
@@ -173,6 +192,7 @@ def start_run(cfg:DictConfig) -> Run:
     rank_device = init_distributed(cpu=cfg.training.device == "cpu" or not torch.cuda.is_available())   # None in a single process
     main, world = is_main_process(), max(1, num_distrib())
     resume_dir, resume = _resume_state(cfg.training.resume) if cfg.training.resume is not None else (None, None)
+    if resume: resume["changes"] = resume_changes(read_record(resume_dir)["config"], OmegaConf.to_container(cfg, resolve=True))
     path = _run_folder(cfg, main, resume_dir)
     if main:
         path.mkdir(parents=True, exist_ok=True)
@@ -215,7 +235,7 @@ def _bad_images(rep, on_bad:str) -> list[dict]:
            "fix or remove the files, set data.on_bad_images=skip to leave them out, or data.validate=false to train anyway")
     raise DataError(f"data set problems ({fix}):\n{rep}")
 
-# %% ../nbs/14_train.ipynb #da16ccd9
+# %% ../nbs/14_train.ipynb #4efe9e3d
 @dataclass
 class RunData:
     "A run's data: the folder, the labels table and image folder, the label matrix, the split, the DataLoaders and what was left out."
@@ -238,12 +258,24 @@ def _checked_data(cfg:DictConfig, main:bool) -> tuple[Path, bool, list[dict]]:
     skipped = _bad_images(validate_dataset(p, cfg.data.csv, cfg.data.images), cfg.data.on_bad_images) if cfg.data.validate and main else []
     return p, False, skipped
 
+def check_skipped(labels:pd.DataFrame, kept:pd.DataFrame, skipped:list[dict], max_share:float=0.05) -> None:
+    "A `DataError` if skipping the bad images leaves a class of the labels without an image, or skips more than `max_share` of them."
+    eg = "; ".join(f"{s['image']} ({s['problem']}: {s['detail']})" for s in skipped[:3])
+    if gone := [c for c in CLASS_COLS if labels[c].sum() and not kept[c].sum()]:
+        raise DataError(f"data.on_bad_images=skip would leave no image of {', '.join(gone)} ({len(skipped)} of {len(labels)} images skipped, "
+                        f"e.g. {eg}): fix the files or the labels")
+    if len(skipped) > max_share * len(labels):
+        raise DataError(f"data.on_bad_images=skip would leave out {len(skipped)} of {len(labels)} images, more than data.max_skipped="
+                        f"{max_share:g} of them (e.g. {eg}): fix the files, or raise data.max_skipped")
+
 def prepare_data(cfg:DictConfig, run:Run) -> RunData:
     "Stage 2: the data set (rank 0 generates and validates it first), its stratified split (written to `split.csv`) and the DataLoaders."
     path, synthetic, skipped = broadcast_object(main_first(lambda: _checked_data(cfg, run.main)))   # rank 0's findings hold everywhere
     labels, images_dir = load_dataset(path, cfg.data.csv, cfg.data.images)
     if skipped:
-        labels = labels[~labels.ImageId.isin({s["image"] for s in skipped})].reset_index(drop=True)
+        kept = labels[~labels.ImageId.isin({s["image"] for s in skipped})].reset_index(drop=True)
+        check_skipped(labels, kept, skipped, float(cfg.data.max_skipped))
+        labels = kept
         if run.main: warnings.warn(f"data.on_bad_images=skip: {len(skipped)} image(s) left out: " +
                                    "; ".join(f"{s['image']} ({s['problem']})" for s in skipped[:10]) + (" ..." if len(skipped) > 10 else ""))
     y = labels[list(CLASS_COLS)].to_numpy()
@@ -272,7 +304,7 @@ def build_learner(cfg:DictConfig, run:Run, data:RunData) -> Learner:
         if not run.main: learn.remove_cb(ProgressCallback)
     return learn
 
-# %% ../nbs/14_train.ipynb #fdaebc97
+# %% ../nbs/14_train.ipynb #5a87cab3
 def open_record(cfg:DictConfig, run:Run, data:RunData, learn:Learner) -> dict:
     "Stage 4: the `results.json` record -- a new one, or the resumed run's -- marked `running` and written."
     record = run.resume.get("record") if run.resume else None
@@ -295,7 +327,12 @@ def open_record(cfg:DictConfig, run:Run, data:RunData, learn:Learner) -> dict:
             "timing": {"started": datetime.now().isoformat(timespec="seconds")}}
     record["status"] = "running"
     record.setdefault("resumed", [])
-    if run.resume: record["resumed"].append({"at_epoch": int(run.resume["epoch"]), "when": datetime.now().isoformat(timespec="seconds")})
+    if run.resume:
+        record["experiment_dir"] = str(run.path.resolve())                 # a copied or moved run continues where it now is
+        record["config"] = OmegaConf.to_container(cfg, resolve=True)       # what the run now is (num_epochs, ...), the changes listed:
+        record["resumed"].append({"at_epoch": int(run.resume["epoch"]), "when": datetime.now().isoformat(timespec="seconds"),
+                                  "changed": run.resume["changes"]})
+        record["timing"]["total_seconds"] = read_record(run.path).get("timing", {}).get("total_seconds", 0)   # earlier invocations
     if run.main: write_json(run.path/"results.json", record)
     return record
 
@@ -307,15 +344,15 @@ def _trackers(cfg:DictConfig, run:Run) -> tuple[BestCheckpoint, EarlyStopping|No
                        reset_on_fit=False) if t.early_stopping.enabled else None
     if r.get("best_value") is not None:
         best.best, best.best_epoch = r["best_value"], r["best_epoch"]
-        best.best_path = Path(r["best_path"]) if r.get("best_path") else None
+        best.best_path = run.path/"checkpoints"/Path(r["best_path"]).name if r.get("best_path") else None   # this folder's, wherever it was
         if es is not None: es.best = r["best_value"]
     return best, es
 
 def _phase_callbacks(cfg:DictConfig, run:Run, record:dict, best, es, state, offset:int) -> list[Callback]:
     "The callbacks of one fit phase starting at epoch `offset`: the record, `last.pt`, the best checkpoint, logs, early stopping."
     path = run.path
-    cbs = [ResultsWriter(path/"results.json", record, epoch_offset=offset), ResumeCheckpoint(path/"checkpoints"/"last.pt", state, epoch_offset=offset), best]
-    if run.main: cbs.append(CSVLogger(fname="history.csv", append=True))
+    cbs = [ResultsWriter(path/"results.json", record, epoch_offset=offset, csv=path/"history.csv"),
+           ResumeCheckpoint(path/"checkpoints"/"last.pt", state, epoch_offset=offset), best]
     if es is not None: cbs.append(es)
     if cfg.training.tensorboard and run.main:
         try:
@@ -331,24 +368,20 @@ def fit_phases(cfg:DictConfig, run:Run, learn:Learner, record:dict) -> str|None:
     n_frozen, start = min(int(cfg.model.freeze_backbone_epochs), n_total), int(run.resume["epoch"]) if run.resume else 0
     best, es = _trackers(cfg, run)
     state = lambda: {"record": record, "best_value": None if best.best is None or not math.isfinite(best.best) else float(best.best),
-                     "best_epoch": best.best_epoch, "best_path": str(best.best_path) if best.best_path else None}
-    fit_t0, stopped, opt_state = time.time(), None, (run.resume or {}).get("opt")
-    try:
-        for a, b, frozen in [(0, n_frozen, True), (n_frozen, n_total, False)]:
-            if b <= a or start >= b: continue
-            learn.freeze() if frozen else learn.unfreeze()
-            best.epoch_offset = a
-            if opt_state is not None: learn.opt.load_state_dict(opt_state); opt_state = None
-            _fit(learn, cfg, b - a, max(0, start - a), _phase_callbacks(cfg, run, record, best, es, state, a), run.lr)
-            if learn.divergence_stop.diverged: stopped = "diverged"; break
-            if record.get("epochs_completed", 0) < b: stopped = "early_stopped"; break
-    except KeyboardInterrupt:
-        record["status"] = "interrupted"
-        if run.main: write_json(run.path/"results.json", record)
-        raise
-    record["timing"]["fit_seconds"] = round(time.time() - fit_t0, 1) + record["timing"].get("fit_seconds", 0) * bool(run.resume)
+                     "best_epoch": best.best_epoch, "best_path": best.best_path.name if best.best_path else None}   # relative: the folder may move
+    stopped, opt_state = None, (run.resume or {}).get("opt")
+    for a, b, frozen in [(0, n_frozen, True), (n_frozen, n_total, False)]:
+        if b <= a or start >= b: continue
+        learn.freeze() if frozen else learn.unfreeze()
+        best.epoch_offset = a
+        if opt_state is not None: learn.opt.load_state_dict(opt_state); opt_state = None
+        _fit(learn, cfg, b - a, max(0, start - a), _phase_callbacks(cfg, run, record, best, es, state, a), run.lr)
+        if learn.divergence_stop.diverged: stopped = "diverged"; break
+        if record.get("epochs_completed", 0) < b: stopped = "early_stopped"; break
+    record["timing"]["fit_seconds"] = round(sum(h["seconds"] for h in record["history"]), 1)     # every epoch, over every invocation
     record["best"] = {"epoch": best.best_epoch, "monitor": t.monitor, "value": best.best if best.best_epoch is not None else None,
-                      "checkpoint": str(best.best_path) if best.best_path else None}
+                      "checkpoint": f"checkpoints/{best.best_path.name}" if best.best_path else None}   # relative to the run folder
+    if stopped == "diverged": record["diverged_at_epoch"] = learn.divergence_stop.diverged_at
     return stopped
 
 def _probs(learn:Learner, dl) -> tuple[np.ndarray, np.ndarray]:
@@ -358,7 +391,7 @@ def _probs(learn:Learner, dl) -> tuple[np.ndarray, np.ndarray]:
 def evaluate(cfg:DictConfig, run:Run, data:RunData, learn:Learner, record:dict) -> None:
     "Stage 6 (rank 0): save the last weights, reload the best, tune thresholds on valid, score test, write the predictions and the curves."
     with atomic_write(run.path/"model_final.pt", "wb") as f: torch.save({k: v.detach().cpu() for k, v in learn.model.state_dict().items()}, f)
-    if record["best"]["checkpoint"]: learn.model.load_state_dict(load_checkpoint(record["best"]["checkpoint"])["model"])
+    if record["best"]["checkpoint"]: learn.model.load_state_dict(load_checkpoint(run.path/record["best"]["checkpoint"])["model"])
     thr = float(cfg.metrics.threshold)
     vp, vy = _probs(learn, data.dls.valid)
     preds = [_pred_table(data.labels.iloc[data.splits[1]], vp, "valid")]
@@ -372,24 +405,48 @@ def evaluate(cfg:DictConfig, run:Run, data:RunData, learn:Learner, record:dict) 
     with atomic_write(run.path/"predictions.csv") as f: pd.concat(preds).to_csv(f, index=False, float_format="%.7g")
     save_learning_curves(record, run.path/"learning_curves.png")
 
-# %% ../nbs/14_train.ipynb #6be00c61
+# %% ../nbs/14_train.ipynb #5e2cfccb
+def _close_record(run:Run, record:dict, status:str, t_start:float, error:BaseException|None=None) -> None:
+    "Set the final `status` (and the `error`), add this invocation's time, write `results.json` (rank 0)."
+    record["status"] = status
+    if error is not None and not isinstance(error, KeyboardInterrupt): record["error"] = f"{type(error).__name__}: {error}"
+    t = record["timing"]
+    t.update(finished=datetime.now().isoformat(timespec="seconds"), total_seconds=round(t.get("total_seconds", 0) + time.time() - t_start, 1))
+    if not run.main: return
+    write_json(run.path/"results.json", record)
+    if status == "interrupted":
+        log.warning(f"interrupted; resume with training.resume={run.path}" if (run.path/"checkpoints"/"last.pt").is_file() else
+                    "interrupted before the first epoch ended: there is no checkpoint to resume from (checkpoints/last.pt is written after every epoch)")
+
+def _already_completed(cfg:DictConfig, run:Run) -> dict|None:
+    "The record of a resumed run that already completed all `training.num_epochs` (left as it is), else None."
+    if not run.resume: return None
+    rec = read_record(run.path)
+    if rec.get("status") != "completed" or int(run.resume["epoch"]) < int(cfg.training.num_epochs): return None
+    if run.main: log.warning(f"{run.path} already completed its {run.resume['epoch']} epochs: nothing to do (raise training.num_epochs to train on)")
+    return rec
+
+# %% ../nbs/14_train.ipynb #87484f62
 def train(cfg:DictConfig) -> dict:
     "Run the experiment `cfg` describes, stage by stage; returns the `results.json` record."
     t_start = time.time()
     validate_config(cfg)                                   # every name and value, before any file or data is touched
     run = start_run(cfg)                                   # ranks, run folder (or the resumed one), device, precision, seed
     if run.main: log.info(describe(run))
+    if (done := _already_completed(cfg, run)) is not None: return done
     data = prepare_data(cfg, run)                          # validate, split (split.csv), DataLoaders
     learn = build_learner(cfg, run, data)                  # model_from_config, loss_from_config, Learner + callbacks
     record = open_record(cfg, run, data, learn)            # results.json, status running
-    stopped = fit_phases(cfg, run, learn, record)          # frozen epochs, then the rest; the record after every epoch
-    if not run.main: return record                         # rank 0 evaluates and writes the rest
-    if stopped != "diverged":
-        if run.world > 1: learn.remove_cb(DataParallelTrainer)   # rank 0 alone, on the whole splits
-        evaluate(cfg, run, data, learn, record)            # model_final.pt, thresholds, test metrics, predictions.csv, curves
-    record["status"] = stopped or "completed"
-    record["timing"].update(finished=datetime.now().isoformat(timespec="seconds"), total_seconds=round(time.time() - t_start, 1))
-    write_json(run.path/"results.json", record)
+    try:
+        stopped = fit_phases(cfg, run, learn, record)      # frozen epochs, then the rest; the record after every epoch
+        if not run.main: return record                     # rank 0 evaluates and writes the rest
+        if stopped != "diverged":
+            if run.world > 1: learn.remove_cb(DataParallelTrainer)   # rank 0 alone, on the whole splits
+            evaluate(cfg, run, data, learn, record)        # model_final.pt, thresholds, test metrics, predictions.csv, curves
+        _close_record(run, record, stopped or "completed", t_start)
+    except BaseException as e:                             # Ctrl-C, SIGTERM (as KeyboardInterrupt), any error: the record says so
+        _close_record(run, record, "interrupted" if isinstance(e, KeyboardInterrupt) else "failed", t_start, e)
+        raise
     return record
 
 # %% ../nbs/14_train.ipynb #ffb01833
@@ -420,12 +477,14 @@ def _summary(record:dict) -> str:
     lines.append(f"results: {Path(record['experiment_dir'])/'results.json'}")
     return "\n".join(lines)
 
-# %% ../nbs/14_train.ipynb #50f866c6
+# %% ../nbs/14_train.ipynb #12a3b768
 _CLAIMED: dict[str, str] = {}
 
 def _claim_once(base:str) -> str:
-    "Resolver `severstal_run_dir`: the folder claimed for `base` in this process (claimed on first use)."
-    if base not in _CLAIMED: _CLAIMED[base] = str(claim_run_dir(base))
+    "Resolver `severstal_run_dir`: the folder claimed for `base` in this process (claimed on first use); a folder that cannot be made is one line, exit 2."
+    if base not in _CLAIMED:
+        try: _CLAIMED[base] = str(claim_run_dir(base))
+        except ConfigError as e: print(f"severstal_train: error: {e}", file=sys.stderr); sys.exit(2)   # before Hydra's job: no traceback
     return _CLAIMED[base]
 
 def _claim_subdir(sweep_dir:str, name:str) -> str:
@@ -435,20 +494,27 @@ def _claim_subdir(sweep_dir:str, name:str) -> str:
 OmegaConf.register_new_resolver("severstal_run_dir", _claim_once, replace=True)
 OmegaConf.register_new_resolver("severstal_sweep_subdir", _claim_subdir, replace=True)
 
-# %% ../nbs/14_train.ipynb #fbf75642
+# %% ../nbs/14_train.ipynb #e203e6c2
 def _drop_empty_run_dir() -> None:
     "Remove Hydra's run folder if it holds nothing but Hydra's record: a run that never started leaves no experiment."
     d = _hydra_run_dir()
     if d is not None and d.is_dir() and all(p.name == ".hydra" for p in d.iterdir()): shutil.rmtree(d, ignore_errors=True)
 
+def _sigterm(signum, frame): raise KeyboardInterrupt("SIGTERM")
+
 def _run(cfg:DictConfig) -> None:
-    "Hydra's task: train, print the summary; the library's errors as one line (exit 2), others with their traceback (exit 1)."
+    "Hydra's task: train, print the summary; the library's errors one line (exit 2), a diverged run exit 3, others their traceback (exit 1)."
     def job():
         try: record = train(cfg)
         except (SeverstalError, FileNotFoundError):
             _drop_empty_run_dir(); raise
         if is_main_process(): print("\n" + _summary(record))
         teardown_distrib()                          # leave the process group now: rank 0 may evaluate for long, nobody needs to wait
+        if record["status"] == "diverged":
+            print(f"severstal_train: the run diverged (a non-finite loss in epoch {record.get('diverged_at_epoch')}); "
+                  "lower training.lr or use training.precision=fp32", file=sys.stderr)
+            return 3
+    signal.signal(signal.SIGTERM, _sigterm)         # `kill`, `timeout`, a scheduler: the run records `interrupted`, as on Ctrl-C
     if code := run_command("severstal_train", job): sys.exit(code)
 
 def train_help() -> str:

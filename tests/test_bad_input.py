@@ -121,7 +121,9 @@ def test_usable_oddities_train_and_bad_images_are_skipped(clean, tmp_path):
     _set_csv(d, df)
     (d/"train_images"/names[3]).write_bytes(b"")                                                   # zero-byte
     Image.open(d/"train_images"/names[4]).resize((1599, 256)).save(d/"train_images"/names[4])    # wrong size
-    r = run([f"data.path={d}", *FAST, "data.on_bad_images=skip", f"output_dir={tmp_path/'out'}"], tmp_path)
+    r = run([f"data.path={d}", *FAST, "data.on_bad_images=skip", f"output_dir={tmp_path/'out'}"], tmp_path, check=False)
+    assert r.returncode == 2 and "would leave out 2 of 24 images, more than data.max_skipped=0.05" in r.stderr, r.stderr  # 8% of a tiny set
+    r = run([f"data.path={d}", *FAST, "data.on_bad_images=skip", "data.max_skipped=0.1", f"output_dir={tmp_path/'out'}"], tmp_path)
     assert "2 image(s) left out" in r.stderr
     (exp,) = experiments(tmp_path/"out")
     res = json.loads((exp/"results.json").read_text())
