@@ -116,7 +116,7 @@ def test_7_status_and_hints_stay_true(base, tmp_path):
     _copy(base, tmp_path, "unused")                                      # the cache
     runs = lambda: experiments(tmp_path/"out") if (tmp_path/"out").exists() else []
     started = lambda: runs() and (runs()[0]/"results.json").is_file()
-    code, err = _train_until(tmp_path, ["training.num_epochs=5"], started)            # SIGTERM in the first epoch
+    code, err = _train_until(tmp_path, ["training.num_epochs=5"], started, signal.SIGINT)   # Ctrl-C in the first epoch
     (exp,) = runs()
     assert code == 130 and _rec(exp)["status"] == "interrupted", (code, err[-2000:])
     assert "there is no checkpoint to resume from" in err and "resume with training.resume" not in err, err[-2000:]
