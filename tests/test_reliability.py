@@ -147,8 +147,9 @@ def test_no_eval_exec_or_pickle_on_user_files():
 
 
 def test_divergence_stops_cleanly_with_checkpoints_kept(tmp_path):
-    run([*TINY, "training.num_epochs=3", "training.lr=1e30", "training.schedule=warmup_cosine", "training.warmup_pct=0",
-         f"output_dir={tmp_path/'out'}"], tmp_path)
+    r = run([*TINY, "training.num_epochs=3", "training.lr=1e30", "training.schedule=warmup_cosine", "training.warmup_pct=0",
+             f"output_dir={tmp_path/'out'}"], tmp_path, check=False)
+    assert r.returncode == 3 and "the run diverged" in r.stderr, (r.returncode, r.stderr[-1000:])   # a diverged run is not a success
     (exp,) = experiments(tmp_path/"out")
     res = json.loads((exp/"results.json").read_text())
     assert res["status"] == "diverged", res["status"]

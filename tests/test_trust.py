@@ -127,10 +127,7 @@ def test_7_status_and_hints_stay_true(base, tmp_path):
     code, err = _train_until(tmp_path, ["training.num_epochs=50"], one_epoch)          # SIGTERM after an epoch
     (exp,) = runs()
     assert _rec(exp)["status"] == "interrupted" and f"resume with training.resume={exp}" in err, err[-2000:]
-    r = run([*TINY, "training.num_epochs=2", "training.lr=1e30", "training.schedule=warmup_cosine", "training.warmup_pct=0",
-             f"output_dir={tmp_path/'div'}"], tmp_path, check=False)
-    assert r.returncode == 3 and "the run diverged" in r.stderr, (r.returncode, r.stderr[-1000:])
-    assert _rec(experiments(tmp_path/"div")[0])["status"] == "diverged"
+    # a diverged run exits 3 with one line: tests/test_reliability.py::test_divergence_stops_cleanly_with_checkpoints_kept
 
 
 def test_8_resume_keeps_the_record_whole(base, tmp_path):
@@ -157,11 +154,9 @@ def test_9_files_follow_the_umask(base, tmp_path):
 def test_10_paths_and_types_fail_early_in_one_line(base, tmp_path):
     exp = _copy(base, tmp_path)
     (tmp_path/"a_file").write_text("")
+    # every key's type and range is checked by validate_config (its cases: 14_train); one of them through the command here
     for override, msg in ((f"output_dir={tmp_path/'a_file'}", "output_dir: cannot create"), ("output_dir=/proc/runs", "output_dir: cannot create"),
-                          ("training.num_epochs=abc", "training.num_epochs: must be a whole number"),
-                          ("training.num_epochs=1.5", "training.num_epochs: must be a whole number >= 1, got 1.5"),
-                          ("data.image_size=64", "data.image_size: must be null or [height, width]"),
-                          ("data.image_size=[16,16]", "data.image_size: must be null or [height, width], each a whole number >= 32")):
+                          ("training.num_epochs=1.5", "training.num_epochs: must be a whole number >= 1, got 1.5")):
         r = run([*TINY, override], tmp_path, check=False)
         assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, (override, r.stderr[-1500:])
     images = Path(_rec(exp)["data"]["path"])/"train_images"
