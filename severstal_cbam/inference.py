@@ -18,7 +18,7 @@ from fastprogress.fastprogress import progress_bar
 from torch import nn
 
 from .callbacks import resolve_precision
-from .core import CLASSES, CLASS_COLS, CheckpointError, ConfigError, DataError, atomic_write, option, parse_args, run_command
+from .core import CLASSES, CLASS_COLS, CheckpointError, ConfigError, atomic_write, option, parse_args, run_command
 from .data import image_type
 from .labels import ImageProblem, list_images, read_image
 from .metrics import multilabel_metrics
@@ -27,7 +27,7 @@ from .record import load_checkpoint, read_record, write_json
 from .rle import SHAPE
 
 # %% auto #0
-__all__ = ['TTA_FLIPS', 'PRECISIONS', 'RUN_FILES', 'Experiment', 'load_experiment', 'ImageError', 'load_image', 'parse_tta',
+__all__ = ['ImageError', 'TTA_FLIPS', 'PRECISIONS', 'RUN_FILES', 'Experiment', 'load_experiment', 'load_image', 'parse_tta',
            'image_paths', 'predict_probs', 'predict_setting', 'predict', 'prediction_table', 'presence_table',
            'evaluate', 'PredictArgs', 'check_out', 'predict_cli', 'main']
 
@@ -82,18 +82,17 @@ def load_experiment(path:str|os.PathLike, weights:str|os.PathLike="best", device
                       record.get("precision", "fp32"), bool(record.get("channels_last", False)), record["config"]["data"].get("decoder", "pil"))
 
 # %% ../nbs/15_inference.ipynb #c38e4cc0
-class ImageError(DataError):
-    "An image that cannot be predicted: unreadable, or not the expected size."
+ImageError = ImageProblem   # the one error type for an image that cannot be used (labels.ImageProblem), under inference's name
 
 def load_image(path:str|os.PathLike, image_size:tuple[int,int]|None=None, expected:tuple[int,int]|None=SHAPE, decoder:str="pil") -> torch.Tensor:
     "The (3, H, W) uint8 tensor the validation pipeline makes of the file at `path` (read by `decoder`); `expected` (H, W) is checked first."
     path = Path(path)
-    try: read_image(path, expected, decode=False)          # the library's one rule: format, and size from the header, before decoding
-    except ImageProblem as e: raise ImageError(str(e)) from None
+    read_image(path, expected, decode=False)               # the library's one rule: format, and size from the header, before decoding
     try: img = image_type(decoder).create(path)
-    except Exception as e: raise ImageError(f"{path.name}: cannot decode ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    except Exception as e:
+        raise ImageProblem("unreadable_images", path, f"cannot decode ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
     if expected is not None and (img.shape[0], img.shape[1]) != tuple(expected):   # a decoder disagreeing with the header
-        raise ImageError(f"{path.name}: {img.shape[0]}x{img.shape[1]} (HxW), expected {expected[0]}x{expected[1]}")
+        raise ImageProblem("wrong_size", path, f"{img.shape[0]}x{img.shape[1]} (HxW), expected {expected[0]}x{expected[1]}")
     if image_size is not None: img = Resize(tuple(image_size), method=ResizeMethod.Squish)(img, split_idx=1)
     return image2tensor(img)
 
