@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_callbacks.ipynb #c7b7118b
 from __future__ import annotations
-import json, math, os, time
+import json, math, os, time, warnings
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +100,14 @@ class BestCheckpoint(_SkipAware, SaveModelCallback):
             save_checkpoint(path, self.learn, with_opt=False, epoch=epoch, monitor=self.monitor, value=float(self.best))
             if self.best_path is not None and self.best_path != path: self.best_path.unlink(missing_ok=True)
         self.best_epoch, self.best_path, self.last_saved_path = epoch, path, path
+
+    def after_epoch(self):
+        "fastai's decision; while the monitor has only been undefined (NaN), the latest epoch is kept as the best, with a warning."
+        super().after_epoch()
+        if getattr(self.learn, "skipped_epoch", False) or math.isfinite(float(self.best)): return
+        if self.best_path is None: warnings.warn(f"{self.monitor} is undefined (NaN) on the validation split, e.g. no class has both labels "
+                                                 "there; the best checkpoint is the latest epoch until it is defined")
+        self._save(self.fname)
 
     def after_fit(self, **kwargs):
         "Load the best model, safely, if one was saved and `load_best`."

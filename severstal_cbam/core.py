@@ -14,7 +14,8 @@ import torch
 
 # %% auto #0
 __all__ = ['CLASSES', 'CLASS_COLS', 'SeverstalError', 'ConfigError', 'DataError', 'CheckpointError', 'UnknownNameError',
-           'Registry', 'seed_everything', 'atomic_write', 'option', 'command_usage', 'parse_args', 'run_command']
+           'Registry', 'seed_everything', 'atomic_write', 'default_cache_dir', 'option', 'command_usage', 'parse_args',
+           'run_command']
 
 # %% ../nbs/00_core.ipynb #dbce1ed0
 CLASSES = (1, 2, 3, 4)
@@ -111,6 +112,12 @@ def atomic_write(path:str|os.PathLike, mode:str="w", encoding:str|None="utf-8") 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+# %% ../nbs/00_core.ipynb #7cd4d41a
+def default_cache_dir() -> Path:
+    "Where generated and downloaded data sets are cached: `$SEVERSTAL_CBAM_CACHE`, else `$XDG_CACHE_HOME/severstal_cbam`, else `~/.cache/severstal_cbam`."
+    if d := os.environ.get("SEVERSTAL_CBAM_CACHE"): return Path(d).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home()/".cache")).expanduser()/"severstal_cbam"
 
 # %% ../nbs/00_core.ipynb #e7c1a004
 def option(default=None, help:str="", **kwargs):

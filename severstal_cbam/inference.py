@@ -20,7 +20,7 @@ from torch import nn
 from .callbacks import resolve_precision
 from .core import CLASSES, CLASS_COLS, CheckpointError, ConfigError, atomic_write, option, parse_args, run_command
 from .data import image_type
-from .labels import ImageProblem, list_images, read_image
+from .labels import ImageProblem, list_images, read_image, read_labels
 from .metrics import multilabel_metrics
 from .models import model_from_config
 from .record import load_checkpoint, read_record, write_json
@@ -29,7 +29,7 @@ from .rle import SHAPE
 # %% auto #0
 __all__ = ['ImageError', 'TTA_FLIPS', 'PRECISIONS', 'RUN_FILES', 'Experiment', 'load_experiment', 'load_image', 'parse_tta',
            'image_paths', 'predict_probs', 'predict_setting', 'predict', 'prediction_table', 'presence_table',
-           'evaluate', 'PredictArgs', 'check_out', 'predict_cli', 'main']
+           'score_images', 'evaluate', 'PredictArgs', 'check_out', 'predict_cli', 'main']
 
 # %% ../nbs/15_inference.ipynb #8c460607
 @dataclass
@@ -187,23 +187,26 @@ def presence_table(preds:pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["ImageId", "ClassId"])
 
 # %% ../nbs/15_inference.ipynb #885997de
-def evaluate(exp:Experiment, split:str="test", **kwargs) -> tuple[pd.DataFrame, dict]:
-    "Predict the run's `split` (train/valid/test, from `split.csv`) and score it: (predictions with true labels, metrics)."
-    sp = exp.path/"split.csv"
-    if not sp.is_file(): raise FileNotFoundError(f"{exp.path}: no split.csv (a run of an older version?)")
-    rows = pd.read_csv(sp)
-    if split not in set(rows.split): raise ConfigError(f"split: must be one of {sorted(set(rows.split))}, got {split!r}")
-    data = exp.config["data"]
-    from severstal_cbam.labels import read_labels
-    images_dir = Path(exp.record["data"]["path"])/data["images"]
-    labels = read_labels(Path(exp.record["data"]["path"])/data["csv"], images_dir).set_index("ImageId")
-    names = rows.ImageId[rows.split == split].tolist()
+def score_images(exp:Experiment, images_dir:str|os.PathLike, labels:pd.DataFrame, names:Sequence[str]|None=None, **kwargs) -> tuple[pd.DataFrame, dict]:
+    "Predict `names` (default: every image of `labels`, a `read_labels` table) in `images_dir` and score them with the run's thresholds."
+    images_dir, labels = Path(images_dir), labels.set_index("ImageId")
+    names = labels.index.tolist() if names is None else list(names)
     preds = predict(exp, [images_dir/n for n in names], **kwargs)
     true = labels.loc[names, list(CLASS_COLS)].to_numpy()
     ok = (preds.error == "").to_numpy()
     metrics = multilabel_metrics(true[ok], preds.loc[ok, [f"prob_c{c}" for c in CLASSES]].to_numpy(), exp.thresholds)
     for col in CLASS_COLS: preds[f"true_{col}"] = labels.loc[names, col].to_numpy()
     return preds, metrics
+
+def evaluate(exp:Experiment, split:str="test", **kwargs) -> tuple[pd.DataFrame, dict]:
+    "Predict the run's `split` (train/valid/test, from `split.csv`) and score it: (predictions with true labels, metrics)."
+    sp = exp.path/"split.csv"
+    if not sp.is_file(): raise FileNotFoundError(f"{exp.path}: no split.csv (a run of an older version?)")
+    rows = pd.read_csv(sp)
+    if split not in set(rows.split): raise ConfigError(f"split: must be one of {sorted(set(rows.split))}, got {split!r}")
+    data, root = exp.config["data"], Path(exp.record["data"]["path"])
+    images_dir = root/data["images"]
+    return score_images(exp, images_dir, read_labels(root/data["csv"], images_dir), rows.ImageId[rows.split == split].tolist(), **kwargs)
 
 # %% ../nbs/15_inference.ipynb #4ad0d3fc
 @dataclass
@@ -212,7 +215,8 @@ class PredictArgs:
     experiment: str|None = option(None, "the run folder (required)")
     images: str|None = option(None, "a folder of images or one image (or give split instead)")
     split: str|None = option(None, "instead of images: test, valid or train of the run's own data, scored against its labels")
-    out: str = option("predictions.csv", "the predictions CSV; beside it <stem>_presence.csv, and <stem>_metrics.json with split")
+    labels: str|None = option(None, "with images=<folder>: a train.csv (either Kaggle format) to score its images against")
+    out: str = option("predictions.csv", "the predictions CSV; beside it <stem>_presence.csv, and <stem>_metrics.json when scored")
     weights: str = option("best", "best (the checkpoint the run evaluated), final (model_final.pt) or a weights file")
     tta: str = option("none", "flip views averaged with the image: none, hflip, vflip, hvflip, or several joined by commas")
     batch_size: int = option(8, "images per batch")
@@ -239,6 +243,8 @@ def _predict(argv:Sequence[str]) -> int:
     a = parse_args(PredictArgs, argv, "severstal_predict", "Predict images, or score a split, with a finished run.")
     if a.experiment is None: raise ConfigError("experiment: required (experiment=<run folder>)")
     if (a.images is None) == (a.split is None): raise ConfigError("give images=<folder or file> or split=test|valid|train (one of them)")
+    if a.labels is not None and (a.images is None or not Path(a.images).is_dir()):
+        raise ConfigError("labels: goes with images=<folder> (the folder its image names are in)")
     parse_tta(a.tta)
     if a.device not in ("auto", "cpu", "cuda"): raise ConfigError(f"device: must be auto, cpu or cuda, got {a.device!r}")
     if a.device == "cuda" and not torch.cuda.is_available(): raise ConfigError("device: cuda asked for, but no CUDA device is available")
@@ -247,7 +253,9 @@ def _predict(argv:Sequence[str]) -> int:
     exp = load_experiment(a.experiment, a.weights, device=device)
     precision, _ = predict_setting(exp, a.precision, device)
     kw = dict(bs=a.batch_size, tta=a.tta, num_workers=a.num_workers, precision=a.precision)
-    preds, metrics = evaluate(exp, a.split, **kw) if a.split is not None else (predict(exp, a.images, **kw), None)
+    if a.split is not None: preds, metrics = evaluate(exp, a.split, **kw)
+    elif a.labels is not None: preds, metrics = score_images(exp, a.images, read_labels(a.labels, a.images), **kw)
+    else: preds, metrics = predict(exp, a.images, **kw), None
     with atomic_write(out) as f: preds.to_csv(f, index=False, float_format="%.7g")
     with atomic_write(out.with_name(f"{out.stem}_presence.csv")) as f: presence_table(preds).to_csv(f, index=False)
     bad = preds[preds.error != ""]
@@ -259,7 +267,7 @@ def _predict(argv:Sequence[str]) -> int:
     print("predicted positives: " + ", ".join(f"class {c} {int(preds[col].sum())}" for c, col in zip(CLASSES, CLASS_COLS)))
     if metrics is not None:
         write_json(out.with_name(f"{out.stem}_metrics.json"), metrics)
-        print(f"{a.split} split, thresholds {np.round(exp.thresholds, 3).tolist()}: macro F1 {metrics['macro']['f1']:.3f}  " +
+        print(f"{a.split + ' split' if a.split else a.labels}, thresholds {np.round(exp.thresholds, 3).tolist()}: macro F1 {metrics['macro']['f1']:.3f}  " +
               " ".join(f"c{c}={metrics['per_class'][c]['f1']:.3f}" for c in CLASSES))
     return 0 if n_ok else 1
 

@@ -37,6 +37,7 @@ from .models import MODELS, model_from_config, param_counts, param_groups
 from .record import (claim_run_dir, environment, flatten_config, load_checkpoint, new_run_dir, read_record,
                                    save_learning_curves, write_json)
 from .split import parse_strategy, stratified_split
+from .sample import severstal_sample
 from .synthetic import synthetic_dataset
 
 log = logging.getLogger("severstal_cbam")
@@ -84,6 +85,7 @@ def validate_config(cfg:DictConfig) -> None:
     check("training.lr", isinstance(t.lr, (int, float)) and t.lr > 0, f"must be a positive number, got {t.lr!r}")
     check("training.lr_scale", t.lr_scale in ("none", "linear", "sqrt"), f"must be none, linear or sqrt, got {t.lr_scale!r}")
     check("training.warmup_pct", isinstance(t.warmup_pct, (int, float)) and 0 <= t.warmup_pct < 1, f"must be in [0, 1), got {t.warmup_pct!r}")
+    check("data.dataset", d.get("dataset", "synthetic") in ("synthetic", "sample"), f"must be synthetic or sample, got {d.get('dataset')!r}")
     check("data.on_bad_images", d.on_bad_images in ("error", "skip"), f"must be error or skip, got {d.on_bad_images!r}")
     check("data.max_skipped", isinstance(d.max_skipped, (int, float)) and 0 <= d.max_skipped <= 1, f"must be a share in [0, 1], got {d.max_skipped!r}")
     check("data.image_size", d.image_size is None or (OmegaConf.is_list(d.image_size) and len(d.image_size) == 2 and
@@ -250,10 +252,10 @@ class RunData:
     skipped: list
 
 def _checked_data(cfg:DictConfig, main:bool) -> tuple[Path, bool, list[dict]]:
-    "The data folder (the synthetic set is generated into the cache once), whether it is synthetic, and the images to skip."
-    if cfg.data.path is None:
+    "The data folder (the synthetic set generated, the real sample unpacked into the cache once), whether it is synthetic, and the images to skip."
+    if cfg.data.path is None and cfg.data.get("dataset", "synthetic") == "synthetic":
         return synthetic_dataset(int(cfg.data.synthetic_images), int(cfg.data.synthetic_seed), cfg.data.cache_dir), True, []
-    p = Path(cfg.data.path).expanduser()
+    p = severstal_sample(cache_dir=cfg.data.cache_dir) if cfg.data.path is None else Path(cfg.data.path).expanduser()
     if not p.is_dir(): raise FileNotFoundError(f"data.path: folder not found: {p} (it should hold {cfg.data.csv} and {cfg.data.images}/)")
     skipped = _bad_images(validate_dataset(p, cfg.data.csv, cfg.data.images), cfg.data.on_bad_images) if cfg.data.validate and main else []
     return p, False, skipped
@@ -342,9 +344,10 @@ def _trackers(cfg:DictConfig, run:Run) -> tuple[BestCheckpoint, EarlyStopping|No
     best = BestCheckpoint(run.path/"checkpoints", monitor=t.monitor, min_delta=float(t.early_stopping.min_delta), load_best=False)
     es = EarlyStopping(monitor=t.monitor, min_delta=float(t.early_stopping.min_delta), patience=int(t.early_stopping.patience),
                        reset_on_fit=False) if t.early_stopping.enabled else None
+    if r.get("best_path"):   # this folder's, wherever it was (also a latest-epoch best kept while the monitor was undefined)
+        best.best_epoch, best.best_path = r["best_epoch"], run.path/"checkpoints"/Path(r["best_path"]).name
     if r.get("best_value") is not None:
-        best.best, best.best_epoch = r["best_value"], r["best_epoch"]
-        best.best_path = run.path/"checkpoints"/Path(r["best_path"]).name if r.get("best_path") else None   # this folder's, wherever it was
+        best.best = r["best_value"]
         if es is not None: es.best = r["best_value"]
     return best, es
 
@@ -379,7 +382,7 @@ def fit_phases(cfg:DictConfig, run:Run, learn:Learner, record:dict) -> str|None:
         if learn.divergence_stop.diverged: stopped = "diverged"; break
         if record.get("epochs_completed", 0) < b: stopped = "early_stopped"; break
     record["timing"]["fit_seconds"] = round(sum(h["seconds"] for h in record["history"]), 1)     # every epoch, over every invocation
-    record["best"] = {"epoch": best.best_epoch, "monitor": t.monitor, "value": best.best if best.best_epoch is not None else None,
+    record["best"] = {"epoch": best.best_epoch, "monitor": t.monitor, "value": float(best.best) if best.best_epoch is not None and math.isfinite(best.best) else None,
                       "checkpoint": f"checkpoints/{best.best_path.name}" if best.best_path else None}   # relative to the run folder
     if stopped == "diverged": record["diverged_at_epoch"] = learn.divergence_stop.diverged_at
     return stopped

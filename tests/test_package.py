@@ -12,12 +12,12 @@ LIB = CFG['DEFAULT']['lib_name']
 def _notebook_modules():
     "(number, module) for every numbered notebook with a `default_exp`."
     res = []
-    for nb in sorted((ROOT/'nbs').glob('[0-9][0-9]_*.ipynb')):
+    for nb in sorted((ROOT/'nbs').glob('[0-9][0-9]*_*.ipynb')):   # 02_labels, 02a_sample, 03_synthetic, ...
         cells = json.loads(nb.read_text(encoding='utf-8'))['cells']
         src = '\n'.join(''.join(c['source']) for c in cells if c['cell_type'] == 'code')
         m = re.search(r'^#\|\s*default_exp\s+(\S+)', src, re.M)
         assert m, f'{nb.name} has no `#| default_exp` cell'
-        res.append((int(nb.name[:2]), m.group(1)))
+        res.append((nb.name.split('_')[0], m.group(1)))   # '02' < '02a' < '03': the file order is the data flow
     return res
 
 
@@ -46,4 +46,4 @@ def test_modules_import_only_from_lower_numbered_notebooks():
             elif name.startswith(LIB + '.'): target = name[len(LIB) + 1:]
             else: continue
             assert target in order, f'{mod} imports {name}, which no notebook exports'
-            assert order[target] < n, f'{mod} (notebook {n:02d}) imports {target} (notebook {order[target]:02d}): data flows one way'
+            assert order[target] < n, f'{mod} (notebook {n}) imports {target} (notebook {order[target]}): data flows one way'

@@ -9,7 +9,7 @@ Why not execnb's `exec_nb`: it runs from the current folder (notebooks resolve p
 cell (the long `#| ablation` / `#| recipes` cells too, where `nbdev_test` skips them), and keeps fastprogress's
 console bars (`Epoch 1/2 : |####----| 40.00% ...`) in the saved outputs. This script runs each notebook in its
 own process from its folder with execnb's `CaptureShell`, skips cells carrying a `tst_flags` flag that was not
-asked for (their saved outputs stay), and keeps of each printed line what a terminal would show last, so the
+asked for (their saved outputs stay), saves no output for a cell marked `# draws real images: no saved output`, and keeps of each printed line what a terminal would show last, so the
 per-epoch tables stay and the progress bars go.
 """
 import configparser, os, re, subprocess, sys
@@ -44,7 +44,11 @@ def terminal_text(text: str) -> str:
     return "\n".join(out)
 
 
+NO_OUTPUT = "# draws real images: no saved output"   # Kaggle's images are never stored in the repository, not even as figures
+
+
 def _clean_streams(cell):
+    if NO_OUTPUT in cell.get("source", ""): cell["outputs"] = []; return
     for o in cell.get("outputs", []):
         if o.get("output_type") == "stream":
             text = o["text"] if isinstance(o["text"], str) else "".join(o["text"])
