@@ -29,7 +29,8 @@ requirements = cfg.get('requirements','').split()
 if cfg.get('pip_requirements'): requirements += cfg.get('pip_requirements','').split()
 min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
-dev_requirements = (cfg.get('dev_requirements') or '').split()
+tensorboard_requirements = (cfg.get('tensorboard_requirements') or '').split()
+dev_requirements = (cfg.get('dev_requirements') or '').split() + tensorboard_requirements
 
 setuptools.setup(
     name = cfg['lib_name'],
@@ -44,7 +45,7 @@ setuptools.setup(
     include_package_data = True,
     package_data = {cfg['lib_path']: ['conf/*.yaml', 'conf/**/*.yaml']},
     install_requires = requirements,
-    extras_require={ 'dev': dev_requirements },
+    extras_require={ 'dev': dev_requirements, 'tensorboard': tensorboard_requirements },
     dependency_links = cfg.get('dep_links','').split(),
     python_requires  = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),

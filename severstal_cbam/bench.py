@@ -217,7 +217,7 @@ def bench_epoch(model_name:str, setting:str="default", n_images:int=16, bs:int=2
     from severstal_cbam.callbacks import AutocastPrecision
     from severstal_cbam.losses import loss_from_config
     from severstal_cbam.train import load_config
-    from severstal_cbam.metrics import f1_macro
+    from severstal_cbam.metrics import ValidationScores
     from severstal_cbam.models import param_groups
     device = torch.device(device)
     s = resolve_setting(setting, device)
@@ -233,7 +233,7 @@ def bench_epoch(model_name:str, setting:str="default", n_images:int=16, bs:int=2
     cbs = [clock] + ([AutocastPrecision(s.precision)] if s.precision != "fp32" else []) + ([ChannelsLast()] if s.channels_last else [])
     seed_everything(0)
     learn = Learner(dls, bench_model(model_name), loss_func=loss_from_config(load_config().loss, y_train=np.eye(len(CLASSES))),
-                    splitter=param_groups, metrics=[f1_macro()], cbs=cbs)
+                    splitter=param_groups, metrics=[ValidationScores()], cbs=cbs)
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-4)
     return {"model": model_name, "setting": s.name, "num_workers": num_workers, "images": len(dls.train) * bs, "timed_images": clock.n,
             "seconds": clock.secs, "img_s": clock.n / clock.secs}

@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_callbacks.ipynb #c7b7118b
 from __future__ import annotations
-import json, math, os, time, warnings
+import json, logging, math, os, time, warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +20,12 @@ from .core import ConfigError, atomic_write
 from .distributed import all_reduce, distributed, is_main_process
 from .record import jsonable, load_checkpoint, save_checkpoint, write_json
 
+log = logging.getLogger("severstal_cbam")
+
 # %% auto #0
-__all__ = ['cpu_has_bf16', 'resolve_precision', 'AutocastPrecision', 'DivergenceStop', 'warmup_cosine', 'SkippedEpochs',
-           'EarlyStopping', 'BestCheckpoint', 'ResumeCheckpoint', 'resume_state', 'ResultsWriter', 'write_history_csv']
+__all__ = ['log', 'cpu_has_bf16', 'resolve_precision', 'AutocastPrecision', 'DivergenceStop', 'warmup_cosine', 'SkippedEpochs',
+           'EarlyStopping', 'BestCheckpoint', 'ResumeCheckpoint', 'resume_state', 'ResultsWriter', 'format_epoch',
+           'TensorBoardLog', 'write_history_csv']
 
 # %% ../nbs/13_callbacks.ipynb #7be7d9b6
 def cpu_has_bf16() -> bool:
@@ -132,10 +135,10 @@ def resume_state(ckpt:dict) -> dict:
 def _finite(v) -> float|None: return float(v) if v is not None and math.isfinite(float(v)) else None   # NaN (an undefined AUC) as null
 
 class ResultsWriter(Callback):
-    "Append each epoch's losses, metrics, learning rates, sample counts and times (whole epoch, training phase) to `record['history']`; rank 0 rewrites `path` atomically."
+    "Append each epoch's losses, scores, learning rates, sample counts and times to `record['history']`, log it; rank 0 rewrites `path` (and `csv`) atomically."
     order = 62   # after the Recorder (50) and the best checkpoint (61), before early stopping (63) can end the fit
-    def __init__(self, path:str|os.PathLike, record:dict, epoch_offset:int=0, csv:str|os.PathLike|None=None):
-        self.path, self.record, self.epoch_offset, self.csv = Path(path), record, epoch_offset, csv
+    def __init__(self, path:str|os.PathLike, record:dict, epoch_offset:int=0, csv:str|os.PathLike|None=None, n_epochs:int|None=None):
+        self.path, self.record, self.epoch_offset, self.csv, self.n_epochs = Path(path), record, epoch_offset, csv, n_epochs
         record.setdefault("history", [])
     def before_epoch(self): self._t0, self._n_train, self._train_secs = time.time(), 0, None
     def before_train(self): self._t_train = time.time()
@@ -146,11 +149,16 @@ class ResultsWriter(Callback):
         "Validation images behind the metrics: the predictions a metric accumulated (all ranks' gathered), else None."
         for m in self.learn.metrics:
             if getattr(m, "targs", None): return int(sum(len(t) for t in m.targs))
+    def _scores(self) -> dict:
+        "Every per-epoch score of a `ValidationScores` metric, if the learner has one."
+        src = next((m for m in self.learn.metrics if getattr(m, "scores", None) is not None), None)
+        return {} if src is None else {k: _finite(v) for k, v in src.scores.items()}
     def after_epoch(self):
         if getattr(self.learn, "skipped_epoch", False): return
         names = list(self.recorder.metric_names)[1:-1]             # drop 'epoch' and 'time'
-        vals = list(self.recorder.log)[1:len(names) + 1]
-        row = {"epoch": self.epoch_offset + self.epoch, **{n: _finite(v) for n, v in zip(names, vals)},
+        shown = {n: _finite(v) for n, v in zip(names, list(self.recorder.log)[1:len(names) + 1])}
+        losses = {k: shown.pop(k) for k in ("train_loss", "valid_loss") if k in shown}
+        row = {"epoch": self.epoch_offset + self.epoch, **losses, **self._scores(), **shown,
                "lr": [float(h["lr"]) for h in self.opt.hypers], "train_samples": int(all_reduce(self._n_train)),
                "valid_samples": self._valid_samples(), "seconds": round(time.time() - self._t0, 2),
                "train_seconds": None if self._train_secs is None else round(self._train_secs, 2)}
@@ -159,6 +167,44 @@ class ResultsWriter(Callback):
         if is_main_process():
             write_json(self.path, self.record)
             if self.csv is not None: write_history_csv(self.csv, self.record["history"])
+            log.info(format_epoch(row, self.n_epochs))
+
+def format_epoch(row:dict, n_epochs:int|None=None) -> str:
+    "One history row as one log line: losses, macro and micro P/R/F1, accuracy, Hamming loss, AUC, each class's P/R/F1/AUC, lr, time."
+    f = lambda v: "nan" if v is None else f"{v:.4f}"
+    g = lambda *ks: " ".join(f"{k.split('_')[0].replace('precision', 'P').replace('recall', 'R').replace('f1', 'F1').replace('auc', 'AUC')} {f(row[k])}"
+                             for k in ks if k in row)
+    parts = [f"epoch {row['epoch']}" + (f"/{n_epochs}" if n_epochs else "") + ":" + "".join(f" {k} {f(row[k])}" for k in ("train_loss", "valid_loss") if k in row)]
+    if "f1_macro" in row:
+        parts += [f"macro {g('precision_macro', 'recall_macro', 'f1_macro', 'auc_macro')}", f"micro {g('precision_micro', 'recall_micro', 'f1_micro')}",
+                  f"accuracy {f(row.get('accuracy'))} hamming {f(row.get('hamming_loss'))}"]
+        parts += [f"c{c} {g(*[f'{k}_c{c}' for k in ('precision', 'recall', 'f1', 'auc')])}" for c in range(1, 5) if f"f1_c{c}" in row]
+    parts.append("lr " + "/".join(f"{v:.2e}" for v in row.get("lr", [])) + f" {row.get('seconds', 0):.1f} s")
+    return " | ".join(parts)
+
+class TensorBoardLog(Callback):
+    "TensorBoard scalars in `log_dir` (rank 0): each training batch's loss and learning rates, and every number of each epoch's history row."
+    order = 62.5  # after ResultsWriter has added the epoch's row, before early stopping can end the fit
+    def __init__(self, log_dir:str|os.PathLike, record:dict, epoch_offset:int=0):
+        self.log_dir, self.record, self.epoch_offset, self.writer = Path(log_dir), record, epoch_offset, None
+    def before_fit(self):
+        from torch.utils.tensorboard import SummaryWriter          # the optional extra: pip install "severstal_cbam[tensorboard]"
+        if is_main_process(): self.writer = SummaryWriter(str(self.log_dir))
+    def before_epoch(self): self._rows = len(self.record["history"])
+    def after_batch(self):
+        if self.writer is None or not self.training: return
+        step = (self.epoch_offset + self.epoch) * self.n_iter + self.iter       # global: continues across phases and resumes
+        self.writer.add_scalar("batch/train_loss", float(self.loss), step)
+        for i, h in enumerate(self.opt.hypers): self.writer.add_scalar(f"batch/lr_{i}", float(h["lr"]), step)
+    def after_epoch(self):
+        if self.writer is None or len(self.record["history"]) == self._rows: return    # a skipped epoch added no row
+        row = self.record["history"][-1]
+        for k, v in row.items():
+            for name, x in ([(f"{k}_{i}", y) for i, y in enumerate(v)] if isinstance(v, list) else [(k, v)]):
+                if k != "epoch" and isinstance(x, (int, float)) and not isinstance(x, bool): self.writer.add_scalar(name, x, row["epoch"])
+        self.writer.flush()
+    def after_fit(self):
+        if self.writer is not None: self.writer.close(); self.writer = None
 
 def write_history_csv(path:str|os.PathLike, history:list[dict]) -> Path:
     "Atomically write the per-epoch `history` as CSV, one header, one row per epoch (a list value as `name_0`, `name_1`, ...)."

@@ -8,13 +8,14 @@ from collections.abc import Sequence
 from functools import partial
 
 import numpy as np
+from fastai.learner import Metric
 from fastai.metrics import AccumMetric, ActivationType
-from sklearn.metrics import f1_score, roc_auc_score
+from sklearn.metrics import roc_auc_score
 
 from .core import CLASSES
 
 # %% auto #0
-__all__ = ['multilabel_metrics', 'tune_thresholds', 'f1_macro', 'f1_per_class', 'auc_macro', 'auc_per_class']
+__all__ = ['SCORE_NAMES', 'multilabel_metrics', 'tune_thresholds', 'epoch_scores', 'ValidationScores', 'ScoreView']
 
 # %% ../nbs/10_metrics.ipynb #aa66dff0
 def _prf(tp, fp, fn) -> dict:
@@ -73,32 +74,42 @@ def tune_thresholds(y_true:np.ndarray, probs:np.ndarray, default:float=0.5) -> n
     return out
 
 # %% ../nbs/10_metrics.ipynb #70581093
-def _f1_column(y_true, y_pred, j:int): return f1_score(y_true[:, j], y_pred[:, j], zero_division=0)
+SCORE_NAMES = ("f1_macro", "precision_macro", "recall_macro", "f1_micro", "precision_micro", "recall_micro", "accuracy",
+               "hamming_loss", "auc_macro", *[f"{k}_c{c}" for c in CLASSES for k in ("precision", "recall", "f1", "auc")])
 
-def f1_macro(threshold:float=0.5) -> AccumMetric:
-    "fastai metric: macro F1 over the classes at `threshold`, named `f1_macro`."
-    return AccumMetric(partial(f1_score, average="macro", zero_division=0), activation=ActivationType.Sigmoid,
-                       thresh=threshold, to_np=True, invert_arg=True, flatten=False, name="f1_macro")
-
-def f1_per_class(threshold:float=0.5, classes:Sequence=CLASSES) -> list[AccumMetric]:
-    "fastai metrics: one F1 per class at `threshold`, named `f1_c1`, `f1_c2`, ..."
-    return [AccumMetric(partial(_f1_column, j=j), activation=ActivationType.Sigmoid, thresh=threshold, to_np=True,
-                        invert_arg=True, flatten=False, name=f"f1_c{c}") for j, c in enumerate(classes)]
+def epoch_scores(y_true:np.ndarray, probs:np.ndarray, threshold:float|Sequence[float]=0.5) -> dict[str, float]:
+    "The per-epoch scores `SCORE_NAMES` of `(y_true, probs)` at `threshold` (from `multilabel_metrics`); an undefined AUC is NaN."
+    m = multilabel_metrics(y_true, probs, threshold)
+    nan = lambda v: float("nan") if v is None else float(v)
+    out = {f"{k}_{avg}": m[avg][k] for avg in ("macro", "micro") for k in ("f1", "precision", "recall")}
+    out.update(accuracy=m["accuracy"], hamming_loss=m["hamming_loss"], auc_macro=nan(m["macro"]["roc_auc"]))
+    for c, v in m["per_class"].items(): out.update({f"{k}_c{c}": v[k] for k in ("precision", "recall", "f1")}, **{f"auc_c{c}": nan(v["roc_auc"])})
+    return {k: out[k] for k in SCORE_NAMES}
 
 # %% ../nbs/10_metrics.ipynb #2a6bd0a1
-def _auc_column(y_true, probs, j:int) -> float:
-    y = y_true[:, j]
-    return float(roc_auc_score(y, probs[:, j])) if 0 < y.sum() < len(y) else float("nan")
+class ValidationScores(AccumMetric):
+    "fastai metric: the validation probabilities gathered once per epoch; `scores` is every `epoch_scores` value, the column `name`'s."
+    def __init__(self, threshold:float=0.5, name:str="f1_macro"):
+        if name not in SCORE_NAMES: raise ValueError(f"unknown score {name!r}; one of {', '.join(SCORE_NAMES)}")
+        super().__init__(partial(epoch_scores, threshold=threshold), activation=ActivationType.Sigmoid, to_np=True,
+                         invert_arg=True, flatten=False, name=name)
+        self.threshold, self._scores = threshold, None
+    def reset(self): super().reset(); self._scores = None
+    @property
+    def scores(self) -> dict[str, float]|None:
+        "Every per-epoch score of the predictions gathered since the last reset (None before any), computed once."
+        if self._scores is None and self.preds: self._scores = super().value
+        return self._scores
+    @property
+    def value(self): return None if self.scores is None else self.scores[self.name]
+    def view(self, name:str) -> "ScoreView": return ScoreView(self, name)
 
-def _auc_macro(y_true, probs) -> float:
-    aucs = [a for a in (_auc_column(y_true, probs, j) for j in range(y_true.shape[1])) if not np.isnan(a)]
-    return float(np.mean(aucs)) if aucs else float("nan")
-
-def auc_macro() -> AccumMetric:
-    "fastai metric: ROC AUC averaged over the classes present in the validation set, named `auc_macro`."
-    return AccumMetric(_auc_macro, activation=ActivationType.Sigmoid, to_np=True, invert_arg=True, flatten=False, name="auc_macro")
-
-def auc_per_class(classes:Sequence=CLASSES) -> list[AccumMetric]:
-    "fastai metrics: one ROC AUC per class, named `auc_c1`, `auc_c2`, ... (NaN when the class is absent or everywhere)."
-    return [AccumMetric(partial(_auc_column, j=j), activation=ActivationType.Sigmoid, to_np=True, invert_arg=True,
-                        flatten=False, name=f"auc_c{c}") for j, c in enumerate(classes)]
+class ScoreView(Metric):
+    "fastai metric: the column `name` of a `ValidationScores`'s computation (gathers and computes nothing itself)."
+    def __init__(self, source:ValidationScores, name:str):
+        if name not in SCORE_NAMES: raise ValueError(f"unknown score {name!r}; one of {', '.join(SCORE_NAMES)}")
+        self.source, self._name = source, name
+    @property
+    def value(self): return None if self.source.scores is None else self.source.scores[self._name]
+    @property
+    def name(self): return self._name

@@ -4,7 +4,8 @@
 
 # %% ../nbs/08_models.ipynb #e2fce9f7
 from __future__ import annotations
-import os
+import os, socket
+from urllib.parse import urlparse
 from pathlib import Path
 
 import timm
@@ -16,9 +17,9 @@ from .core import CLASSES, CheckpointError, ConfigError, Registry, SeverstalErro
 
 # %% auto #0
 __all__ = ['HEAD_KEYS', 'MODELS', 'CONVNEXT_SIZES', 'CBAM_CONFIG_KEYS', 'HEAD_POOLS', 'NORMS', 'MODEL_CONFIG_KEYS',
-           'MODEL_TRAINING_KEYS', 'ConvNeXtCBAM', 'read_state_dict', 'load_backbone_weights', 'list_models',
-           'param_groups', 'freeze_backbone', 'param_counts', 'create_model', 'GeM', 'CatAvgMaxPool', 'set_head_pool',
-           'BatchNormLast', 'set_norm', 'model_kwargs', 'model_from_config']
+           'MODEL_TRAINING_KEYS', 'ConvNeXtCBAM', 'read_state_dict', 'load_backbone_weights', 'hub_reachable',
+           'list_models', 'param_groups', 'freeze_backbone', 'param_counts', 'create_model', 'GeM', 'CatAvgMaxPool',
+           'set_head_pool', 'BatchNormLast', 'set_norm', 'model_kwargs', 'model_from_config']
 
 # %% ../nbs/08_models.ipynb #1134bbea
 class ConvNeXtCBAM(nn.Module):
@@ -93,15 +94,28 @@ def load_backbone_weights(model:nn.Module, path:str|os.PathLike) -> dict:
 MODELS = Registry("model")
 CONVNEXT_SIZES = ("atto", "femto", "pico", "nano", "tiny", "small")
 
+def hub_reachable(timeout:float=5.0) -> bool:
+    "Whether the Hugging Face hub (`$HF_ENDPOINT`) accepts a connection within `timeout` seconds."
+    from huggingface_hub import constants
+    url = urlparse(constants.ENDPOINT)
+    try: socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout=timeout).close()
+    except OSError: return False
+    return True
+
 def _timm_convnext(arch, n_classes, pretrained, weights, **kwargs):
-    "A timm ConvNeXt `arch`; ImageNet weights from the hub only if `pretrained` and no `weights` file."
-    if pretrained and weights is None:
-        try: return timm.create_model(arch, pretrained=True, num_classes=n_classes, **kwargs)
-        except Exception as e:
-            raise ConfigError(f"model.pretrained: could not get ImageNet weights for {arch} from the Hugging Face hub ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0] if str(e) else ''}). Offline? Download a timm checkpoint elsewhere and pass "
-                              f"weights=<file> (.safetensors, .pth or .bin; in the config: model.weights=<file>).") from None
-    return timm.create_model(arch, pretrained=False, num_classes=n_classes, **kwargs)
+    "A timm ConvNeXt `arch`; ImageNet weights from the hub (or its local cache) only if `pretrained` and no `weights` file."
+    if not pretrained or weights is not None: return timm.create_model(arch, pretrained=False, num_classes=n_classes, **kwargs)
+    from huggingface_hub import constants
+    timm.models.set_pretrained_download_progress(True)                # a download shows its progress bar
+    online = hub_reachable()
+    offline, constants.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE, constants.HF_HUB_OFFLINE or not online   # unreachable: the cache only, no retries
+    try: return timm.create_model(arch, pretrained=True, num_classes=n_classes, **kwargs)
+    except Exception as e:
+        why = (f"the Hugging Face hub ({constants.ENDPOINT}) cannot be reached and its cache has no copy" if not online else
+               f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+        raise ConfigError(f"model.pretrained: no ImageNet weights for {arch} ({why}); download a timm {arch} checkpoint where there is a "
+                          f"network and pass it as model.weights=<file> (.safetensors, .pth or .bin)") from None
+    finally: constants.HF_HUB_OFFLINE = offline
 
 CBAM_CONFIG_KEYS = {"cbam_stages": "cbam_stages", "cbam_reduction": "reduction", "cbam_kernel_size": "kernel_size"}
 

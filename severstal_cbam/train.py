@@ -4,12 +4,14 @@
 
 # %% ../nbs/14_train.ipynb #8c65f6df
 from __future__ import annotations
-import logging, math, os, shutil, signal, sys, time, warnings
+import importlib.util, json, logging, math, os, shutil, signal, sys, time, warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np, pandas as pd, torch
+from torch import nn
 from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.schedule import ParamScheduler
@@ -25,14 +27,14 @@ from omegaconf import DictConfig, OmegaConf
 import severstal_cbam
 from .augment import AUGMENTATIONS
 from .callbacks import (AutocastPrecision, BestCheckpoint, DivergenceStop, EarlyStopping, ResultsWriter,
-                                      ResumeCheckpoint, SkippedEpochs, resolve_precision, resume_state, warmup_cosine)
+                                      ResumeCheckpoint, SkippedEpochs, TensorBoardLog, resolve_precision, resume_state, warmup_cosine)
 from .core import (CLASSES, CLASS_COLS, ConfigError, DataError, SeverstalError, UnknownNameError, atomic_write,
                                  run_command, seed_everything)
 from .data import DECODERS, build_dataloaders, load_dataset, test_dataloader
 from .distributed import DataParallelTrainer, alone, broadcast_object, init_distributed, is_main_process, main_first
 from .labels import class_counts, validate_dataset
 from .losses import loss_from_config
-from .metrics import auc_macro, auc_per_class, f1_macro, f1_per_class, multilabel_metrics, tune_thresholds
+from .metrics import ValidationScores, multilabel_metrics, tune_thresholds
 from .models import MODELS, model_from_config, param_counts, param_groups
 from .record import (claim_run_dir, environment, flatten_config, load_checkpoint, new_run_dir, read_record,
                                    save_learning_curves, write_json)
@@ -43,10 +45,10 @@ from .synthetic import synthetic_dataset
 log = logging.getLogger("severstal_cbam")
 
 # %% auto #0
-__all__ = ['log', 'CONF_DIR', 'MONITORS', 'INT_KEYS', 'RESUME_MAY_CHANGE', 'load_config', 'validate_config', 'scaled_lr',
-           'loader_options', 'Run', 'resume_changes', 'start_run', 'describe', 'RunData', 'check_skipped',
-           'prepare_data', 'build_learner', 'open_record', 'fit_phases', 'evaluate', 'train', 'metrics_table',
-           'train_help', 'main']
+__all__ = ['log', 'CONF_DIR', 'MONITORS', 'INT_KEYS', 'RESUME_MAY_CHANGE', 'LOG_FORMAT', 'load_config', 'validate_config',
+           'scaled_lr', 'loader_options', 'Run', 'resume_changes', 'start_run', 'describe', 'run_log', 'log_start',
+           'RunData', 'check_skipped', 'prepare_data', 'describe_params', 'build_model', 'build_learner', 'open_record',
+           'fit_phases', 'evaluate', 'train', 'metrics_table', 'train_help', 'main']
 
 # %% ../nbs/14_train.ipynb #3d28ffe3
 CONF_DIR = Path(severstal_cbam.__file__).parent/"conf"
@@ -95,6 +97,8 @@ def validate_config(cfg:DictConfig) -> None:
     check("data.pin_memory", d.get("pin_memory", "auto") in ("auto", True, False), f"must be auto, true or false, got {d.get('pin_memory')!r}")
     check("data.prefetch_factor", d.get("prefetch_factor") is None or (_is_int(d.prefetch_factor) and d.prefetch_factor >= 1), f"must be null or a count >= 1, got {d.get('prefetch_factor')!r}")
     if unknown := set(cfg.augment) - set(AUGMENTATIONS): raise ConfigError(f"augment: unknown component(s) {sorted(unknown)}; known: {', '.join(AUGMENTATIONS)}")
+    check("training.tensorboard", not t.get("tensorboard") or importlib.util.find_spec("tensorboard") is not None,
+          'the tensorboard package is not installed: pip install "severstal_cbam[tensorboard]"')
     if cfg.model.weights is not None: check("model.weights", Path(cfg.model.weights).is_file(), f"file not found: {cfg.model.weights}")
     if t.resume is not None: check("training.resume", Path(t.resume).exists(), f"not found: {t.resume}")
 
@@ -123,6 +127,7 @@ def loader_options(data:DictConfig, device:torch.device, processes:int=1) -> dic
 def _fit(learn, cfg, n_epoch, start_epoch, cbs, lr):
     "One `fit` with the configured schedule, peaking at `lr`."
     t = cfg.training
+    log.debug(f"fit: {n_epoch} epochs from {start_epoch}, {t.schedule}, peak lr {lr:g}, warm-up {t.warmup_pct}, weight decay {t.weight_decay}")
     if t.schedule == "one_cycle":
         learn.fit_one_cycle(n_epoch, lr_max=lr, pct_start=float(t.warmup_pct), wd=float(t.weight_decay), cbs=cbs, start_epoch=start_epoch)
     else:
@@ -213,6 +218,40 @@ def describe(run:Run) -> str:
             f"{' autocast' if run.precision != 'fp32' else ''}, {'channels-last' if run.channels_last else 'contiguous'} memory, "
             f"{run.world} process{'es' if run.world > 1 else ''}" + (f", resuming at epoch {run.resume['epoch']}" if run.resume else ""))
 
+# %% ../nbs/14_train.ipynb #7c0a11e2
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+@contextmanager
+def run_log(path:str|os.PathLike, enabled:bool=True):
+    "While the block runs, append the `severstal_cbam` logger's records (INFO and up, or DEBUG if set), every warning and an error leaving the block to `path`."
+    if not enabled: yield; return
+    lg, extra = logging.getLogger("severstal_cbam"), logging.getLogger("severstal_cbam.run")   # extra: to the file only
+    fh = logging.FileHandler(path, encoding="utf-8")                 # append: a resumed run continues its log
+    fh.setFormatter(logging.Formatter(LOG_FORMAT, "%Y-%m-%d %H:%M:%S"))
+    level, propagate, show = lg.level, extra.propagate, warnings.showwarning
+    if lg.getEffectiveLevel() > logging.INFO: lg.setLevel(logging.INFO)
+    lg.addHandler(fh); extra.addHandler(fh); extra.propagate = False       # the console shows warnings and errors already
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        extra.warning(f"{category.__name__}: {message} ({filename}:{lineno})")
+        show(message, category, filename, lineno, file, line)
+    warnings.showwarning = showwarning
+    try: yield
+    except BaseException as e:
+        if isinstance(e, (SeverstalError, FileNotFoundError, KeyboardInterrupt)): extra.error(f"{type(e).__name__}: {e}")
+        else: extra.error(f"{type(e).__name__}: {e}", exc_info=True)       # unexpected: with its traceback
+        raise
+    finally:
+        warnings.showwarning = show
+        lg.removeHandler(fh); extra.removeHandler(fh); fh.close()
+        lg.setLevel(level); extra.propagate = propagate
+
+def log_start(cfg:DictConfig, run:Run) -> None:
+    "Rank 0 logs where and on what the run runs, the resolved config and the environment."
+    if not run.main: return
+    log.info(describe(run))
+    log.info("config:\n" + OmegaConf.to_yaml(cfg, resolve=True).rstrip())
+    log.info("environment: " + json.dumps(environment()))
+
 # %% ../nbs/14_train.ipynb #5f1e0a02
 def _write_split(path:Path, labels:pd.DataFrame, splits:tuple) -> None:
     "Atomically write `ImageId,split` for the `(train, valid, test)` index arrays."
@@ -284,23 +323,44 @@ def prepare_data(cfg:DictConfig, run:Run) -> RunData:
     splits = stratified_split(y, cfg.data.split_strategy, seed=run.seed, fold=int(cfg.data.fold))   # every rank: the same seed, the same split
     if run.main: _write_split(run.path/"split.csv", labels, splits)
     loader = loader_options(cfg.data, run.device, run.world)
+    if run.main:
+        log.info(f"data: {path} ({'synthetic, ' if synthetic else ''}{len(labels)} images); {cfg.data.split_strategy} split "
+                 + "/".join(str(len(s)) for s in splits) + " train/valid/test")
+        log.debug(f"loader: {loader}, batch size {cfg.data.batch_size}, image size {cfg.data.image_size or 'full'}")
     dls = build_dataloaders(labels, images_dir, splits, bs=int(cfg.data.batch_size), **loader, augment=OmegaConf.to_container(cfg.augment),
                             device=run.device, image_size=None if cfg.data.image_size is None else tuple(cfg.data.image_size),
                             seed=run.seed + rank_distrib())         # augmentation streams: reproducible, different per rank
     return RunData(path, synthetic, labels, images_dir, y, splits, dls, loader, skipped)
 
-def build_learner(cfg:DictConfig, run:Run, data:RunData) -> Learner:
-    "Stage 3: the model and loss from their config groups, and a fastai `Learner` with the run's precision, layout and callbacks."
-    seed_everything(run.seed)                                        # the initial weights do not depend on what data preparation drew
-    model = model_from_config(cfg.model)
+def _human(n:int) -> str: return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e3 else str(n)
+
+def describe_params(counts:dict) -> str:
+    "One line of `models.param_counts`: total, trainable, and the CBAM and classifier shares."
+    share = lambda k: f"{_human(counts[k])} ({100 * counts[k] / max(1, counts['total']):.2f}%)"
+    return f"parameters: {_human(counts['total'])} total, {_human(counts['trainable'])} trainable; CBAM {share('cbam')}, classifier {share('head')}"
+
+def build_model(cfg:DictConfig, run:Run) -> nn.Module:
+    """Stage 2: the model from `cfg.model` (ImageNet weights from the hub -- rank 0 downloads first -- or `model.weights`), the
+    resumed weights; its parameter counts logged. Before any data work, so that an offline `model.pretrained=true` stops at once."""
+    seed_everything(run.seed)                                        # the initial weights depend on the seed alone
+    model = main_first(lambda: model_from_config(cfg.model))
+    if run.resume: model.load_state_dict(run.resume["model"])
     if cfg.training.grad_checkpointing: model.set_grad_checkpointing(True)
     if cfg.training.compile: model.compile()
+    if run.main:
+        log.info(describe_params(param_counts(model)))
+        if model.weights_report: log.info(f"weights from {model.weights_report['file']}: {model.weights_report['loaded']} tensors loaded, "
+                                          f"{len(model.weights_report['new'])} new")
+    return model
+
+def build_learner(cfg:DictConfig, run:Run, data:RunData, model:nn.Module) -> Learner:
+    "Stage 4: the loss from its config group and a fastai `Learner` with the run's precision, layout, callbacks and per-epoch scores."
     thr = float(cfg.metrics.threshold)
     loss = loss_from_config(cfg.loss, y_train=data.y[data.splits[0]], threshold=thr)    # dynamic alpha: the training split's frequencies
+    scores = ValidationScores(thr, "f1_macro")                       # every per-epoch score from one pass; these columns shown
+    shown = [scores, scores.view("auc_macro")] + ([scores.view(cfg.training.monitor)] if cfg.training.monitor not in ("f1_macro", "auc_macro", "valid_loss") else [])
     learn = Learner(data.dls, model, loss_func=loss, opt_func=Adam, wd=float(cfg.training.weight_decay), splitter=param_groups,
-                    metrics=[f1_macro(thr), *f1_per_class(thr), auc_macro(), *auc_per_class()], path=run.path, model_dir="checkpoints",
-                    train_bn=False, cbs=_callbacks(cfg, run.precision, run.channels_last))
-    if run.resume: learn.model.load_state_dict(run.resume["model"])
+                    metrics=shown, path=run.path, model_dir="checkpoints", train_bn=False, cbs=_callbacks(cfg, run.precision, run.channels_last))
     if run.world > 1:
         learn.add_cb(DataParallelTrainer(sync_bn=False))   # model.norm=batchnorm: statistics per process, as without SyncBatchNorm
         if not run.main: learn.remove_cb(ProgressCallback)
@@ -354,14 +414,10 @@ def _trackers(cfg:DictConfig, run:Run) -> tuple[BestCheckpoint, EarlyStopping|No
 def _phase_callbacks(cfg:DictConfig, run:Run, record:dict, best, es, state, offset:int) -> list[Callback]:
     "The callbacks of one fit phase starting at epoch `offset`: the record, `last.pt`, the best checkpoint, logs, early stopping."
     path = run.path
-    cbs = [ResultsWriter(path/"results.json", record, epoch_offset=offset, csv=path/"history.csv"),
+    cbs = [ResultsWriter(path/"results.json", record, epoch_offset=offset, csv=path/"history.csv", n_epochs=int(cfg.training.num_epochs)),
            ResumeCheckpoint(path/"checkpoints"/"last.pt", state, epoch_offset=offset), best]
     if es is not None: cbs.append(es)
-    if cfg.training.tensorboard and run.main:
-        try:
-            from fastai.callback.tensorboard import TensorBoardCallback
-            cbs.append(TensorBoardCallback(log_dir=path/"tensorboard", trace_model=False))
-        except ImportError: warnings.warn("training.tensorboard=true but tensorboard is not installed: pip install tensorboard")
+    if cfg.training.tensorboard and run.main: cbs.append(TensorBoardLog(path/"tensorboard", record, epoch_offset=offset))
     return cbs
 
 def fit_phases(cfg:DictConfig, run:Run, learn:Learner, record:dict) -> str|None:
@@ -431,14 +487,36 @@ def _already_completed(cfg:DictConfig, run:Run) -> dict|None:
 
 # %% ../nbs/14_train.ipynb #87484f62
 def train(cfg:DictConfig) -> dict:
-    "Run the experiment `cfg` describes, stage by stage; returns the `results.json` record."
+    "Run the experiment `cfg` describes, stage by stage, logging to the run's `train.log`; returns the `results.json` record."
     t_start = time.time()
     validate_config(cfg)                                   # every name and value, before any file or data is touched
     run = start_run(cfg)                                   # ranks, run folder (or the resumed one), device, precision, seed
-    if run.main: log.info(describe(run))
-    if (done := _already_completed(cfg, run)) is not None: return done
+    if (done := _already_completed(cfg, run)) is not None: return done   # a resume with nothing to do changes nothing, its log included
+    try:
+        with run_log(run.path/"train.log", run.main):      # this run's log lines and warnings, and an error that ends it
+            log_start(cfg, run)                            # where, on what, the resolved config, the environment
+            return _train_stages(cfg, run, t_start)
+    except BaseException:
+        if run.main: _drop_unstarted(run.path)             # failed before its record existed: no experiment to keep
+        raise
+
+def _drop_unstarted(path:Path) -> None:
+    "Remove a run folder that holds nothing but Hydra's record and the log of the error that stopped it before its first file."
+    if path.is_dir() and all(p.name in (".hydra", "train.log") for p in path.iterdir()): shutil.rmtree(path, ignore_errors=True)
+
+def _outcome(record:dict) -> str:
+    "The last log line of a run: status, time, best epoch, test macro F1 and AUC (tuned thresholds), where the record is."
+    best, test = record.get("best") or {}, (record.get("test") or {}).get("tuned")
+    auc = None if not test else test["macro"].get("roc_auc")
+    return (f"{record['status']} in {record['timing']['total_seconds'] / 60:.1f} min; best epoch {best.get('epoch')} ({best.get('monitor')} {best.get('value')})"
+            + (f"; test macro F1 {test['macro']['f1']:.4f}, ROC AUC {'n/a' if auc is None else f'{auc:.4f}'}" if test else "")
+            + f"; record {Path(record['experiment_dir'])/'results.json'}")
+
+def _train_stages(cfg:DictConfig, run:Run, t_start:float) -> dict:
+    "`train` after the run folder and its log are open: model, data, learner, record, fit, evaluation, the final status."
+    model = build_model(cfg, run)                          # model_from_config: hub or file weights, resumed weights; parameter counts
     data = prepare_data(cfg, run)                          # validate, split (split.csv), DataLoaders
-    learn = build_learner(cfg, run, data)                  # model_from_config, loss_from_config, Learner + callbacks
+    learn = build_learner(cfg, run, data, model)           # loss_from_config, Learner + callbacks
     record = open_record(cfg, run, data, learn)            # results.json, status running
     try:
         stopped = fit_phases(cfg, run, learn, record)      # frozen epochs, then the rest; the record after every epoch
@@ -450,6 +528,7 @@ def train(cfg:DictConfig) -> dict:
     except BaseException as e:                             # Ctrl-C, SIGTERM (as KeyboardInterrupt), any error: the record says so
         _close_record(run, record, "interrupted" if isinstance(e, KeyboardInterrupt) else "failed", t_start, e)
         raise
+    if run.main: log.info(_outcome(record))
     return record
 
 # %% ../nbs/14_train.ipynb #ffb01833
@@ -499,9 +578,8 @@ OmegaConf.register_new_resolver("severstal_sweep_subdir", _claim_subdir, replace
 
 # %% ../nbs/14_train.ipynb #e203e6c2
 def _drop_empty_run_dir() -> None:
-    "Remove Hydra's run folder if it holds nothing but Hydra's record: a run that never started leaves no experiment."
-    d = _hydra_run_dir()
-    if d is not None and d.is_dir() and all(p.name == ".hydra" for p in d.iterdir()): shutil.rmtree(d, ignore_errors=True)
+    "Remove Hydra's run folder of a config that failed before `train` opened a run: a run that never started leaves no experiment."
+    if (d := _hydra_run_dir()) is not None: _drop_unstarted(d)
 
 def _sigterm(signum, frame): raise KeyboardInterrupt("SIGTERM")
 

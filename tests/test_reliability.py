@@ -1,5 +1,5 @@
 """Killed runs, failing disks, unsafe checkpoints, divergence and reproducibility, tested on real processes."""
-import errno, json, os, signal, subprocess, sys, time
+import errno, json, os, re, signal, subprocess, sys, time
 from pathlib import Path
 
 import pandas as pd
@@ -39,6 +39,7 @@ def _all_files_parse(exp):
         elif p.suffix == ".pt": load_checkpoint(p)
         elif p.suffix == ".csv": pd.read_csv(p)
         elif p.suffix == ".png": Image.open(p).load()
+        elif p.name == "train.log": assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d INFO ", p.read_text(encoding="utf-8")), p   # appended line by line
         else: raise AssertionError(f"unexpected file {p}")
 
 

@@ -59,16 +59,41 @@ def shared(tmp_path_factory):
     return tmp_path_factory.mktemp("roundtrip")
 
 
+@pytest.fixture(scope="module")
+def imagenet_file(shared):
+    "A stand-in for timm's ImageNet checkpoint of ConvNeXt-atto (random weights, same keys and shapes), as a user passes it offline."
+    import timm
+    from safetensors.torch import save_file
+    path = shared/"convnext_atto.safetensors"
+    save_file(timm.create_model("convnext_atto").state_dict(), str(path))
+    return path
+
+
+def _check_seed_preset(rec, exp, weights):
+    "experiment=seed: the file's weights loaded into the backbone, and each batch's lr on the warm-up + cosine curve."
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from severstal_cbam.callbacks import warmup_cosine
+    t = rec["config"]["training"]
+    assert (rec["config"]["model"]["pretrained"], t["schedule"]) == (True, "warmup_cosine")
+    assert rec["weights"]["file"] == str(weights) and rec["weights"]["loaded"] > 100, rec["weights"]
+    assert all(k.startswith(("cbam.", "head.fc.")) for k in rec["weights"]["new"]), rec["weights"]["new"]
+    lrs = [e.value for e in EventAccumulator(str(exp/"tensorboard")).Reload().Scalars("batch/lr_1")]
+    sched = warmup_cosine(t["lr"], t["warmup_pct"])
+    assert len(lrs) >= 4 and np.allclose(lrs, [sched(i / len(lrs)) for i in range(len(lrs))], rtol=1e-5), lrs
+
+
 @pytest.mark.parametrize("name", list(SHIPPED))
-def test_shipped_config_round_trip(shared, name):
+def test_shipped_config_round_trip(shared, imagenet_file, name):
     out = shared/name.replace("=", "_")
-    run([*SHIPPED[name], *SHRINK, f"output_dir={out}"], shared)
+    seed = [f"model.weights={imagenet_file}", "training.tensorboard=true"] if name == "experiment=seed" else []
+    run([*SHIPPED[name], *SHRINK, *seed, f"output_dir={out}"], shared)
     (exp,) = experiments(out)
     pred = run([f"experiment={exp}", "split=test", f"out={out/'pred.csv'}"], shared, cmd=("severstal_predict",))
     assert "note: the run evaluated in" not in pred.stderr        # the default reproduces the run's own evaluation
     rec = _check_predict_reproduces(exp, out/"pred.csv", "severstal_predict")
     assert rec["config"]["model"]["name"] == "convnext_atto_cbam"
     if name == "quickstart": assert (rec["config"]["model"]["norm"], rec["config"]["model"]["head_pool"]) == ("batchnorm", "max")
+    if name == "experiment=seed": _check_seed_preset(rec, exp, imagenet_file)
     _check_attention(exp)
 
 

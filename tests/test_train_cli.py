@@ -13,8 +13,8 @@ RESULT_KEYS = {"status", "experiment_dir", "config", "environment", "device", "p
                "epochs_completed", "resumed"}
 
 
-def run(args, tmp, cmd=("severstal_train",), check=True):
-    env = {**os.environ, "SEVERSTAL_CBAM_CACHE": str(tmp/"cache"), "PYTHONUNBUFFERED": "1"}
+def run(args, tmp, cmd=("severstal_train",), check=True, env=None):
+    env = {**os.environ, "SEVERSTAL_CBAM_CACHE": str(tmp/"cache"), "PYTHONUNBUFFERED": "1", **(env or {})}
     r = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, cwd=tmp, timeout=900)
     if check: assert r.returncode == 0, f"exit {r.returncode}\nstdout:\n{r.stdout[-3000:]}\nstderr:\n{r.stderr[-3000:]}"
     return r
@@ -26,7 +26,10 @@ def experiments(out):
 
 def check_run(exp, epochs):
     names = {p.name for p in exp.iterdir()}
-    assert {"results.json", "model_final.pt", "checkpoints", ".hydra", "history.csv"} <= names, names
+    assert {"results.json", "model_final.pt", "checkpoints", ".hydra", "history.csv", "train.log"} <= names, names
+    log = (exp/"train.log").read_text()
+    assert " INFO severstal_cbam: config:" in log and " INFO severstal_cbam: parameters: " in log, log[:2000]
+    assert all(f"epoch {e}/" in log for e in range(epochs)), log[-2000:]
     assert {"config.yaml", "overrides.yaml", "hydra.yaml"} <= {p.name for p in (exp/".hydra").iterdir()}
     ckpts = sorted(p.name for p in (exp/"checkpoints").iterdir())
     assert "last.pt" in ckpts and len([c for c in ckpts if c.startswith("best_model_epoch")]) == 1, ckpts
@@ -35,7 +38,7 @@ def check_run(exp, epochs):
     assert res["status"] == "completed"
     assert [h["epoch"] for h in res["history"]] == list(range(epochs))
     for h in res["history"]:
-        assert {"train_loss", "valid_loss", "f1_macro", "f1_c1", "f1_c2", "f1_c3", "f1_c4", "lr", "seconds"} <= set(h)
+        assert {"train_loss", "valid_loss", "f1_macro", "f1_micro", "precision_c1", "recall_c4", "accuracy", "hamming_loss", "lr", "seconds"} <= set(h)
     for split in ("threshold", "tuned"):
         m = res["test"][split]
         assert {"per_class", "macro", "micro", "accuracy", "hamming_loss", "any_defect"} <= set(m)
@@ -53,11 +56,15 @@ def test_cli_and_module_both_train_and_leave_a_complete_record(tmp_path):
     assert f"results: {exp.resolve()/'results.json'}" in r.stdout
     macro = json.loads((exp/"results.json").read_text())["test"]["tuned"]["macro"]
     assert f"macro F1 {macro['f1']:.3f}" in r.stdout   # the closing summary quotes the record
-    # python -m, with Hydra's force-override syntax
-    run([*TINY, "++training.num_epochs=1", f"output_dir={tmp_path/'b'}"], tmp_path, cmd=(sys.executable, "-m", "severstal_cbam.train"))
+    assert "epoch 1/2: train_loss " in r.stdout and " DEBUG " not in (exp/"train.log").read_text()   # the log on the console too; INFO
+    # python -m, with Hydra's force-override syntax; hydra.verbose=severstal_cbam: the library's DEBUG lines too
+    run([*TINY, "++training.num_epochs=1", "hydra.verbose=severstal_cbam", f"output_dir={tmp_path/'b'}"], tmp_path,
+        cmd=(sys.executable, "-m", "severstal_cbam.train"))
     (exp_b,) = experiments(tmp_path/"b")
     res_b = check_run(exp_b, 1)
     assert res_b["config"]["training"]["num_epochs"] == 1
+    log_b = (exp_b/"train.log").read_text()
+    assert " DEBUG severstal_cbam: loader: " in log_b and " DEBUG severstal_cbam: fit: 1 epochs from 0, one_cycle" in log_b, log_b[:3000]
 
 
 def test_resume_continues_in_the_same_folder_at_the_right_epoch(tmp_path):
@@ -113,3 +120,15 @@ def test_unexpected_errors_keep_their_traceback(tmp_path):
     r = run([*TINY, "data.batch_size=0", f"output_dir={tmp_path/'runs'}"], tmp_path, check=False)
     assert r.returncode == 2 and r.stderr.strip().splitlines()[-1] == \
         "severstal_train: error: data.batch_size: must be a whole number >= 1, got 0", r.stderr
+
+
+def test_seed_preset_offline_stops_before_the_data(tmp_path):
+    "`experiment=seed` asks for ImageNet weights: with no hub and no cached copy it stops in one line naming model.weights, touching no data."
+    r = run(["experiment=seed", "model.name=convnext_atto_cbam", f"output_dir={tmp_path/'runs'}"], tmp_path, check=False,
+            env={"HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(tmp_path/"hf")})   # nothing listens there; an empty hub cache
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("severstal_train: error: model.pretrained: no ImageNet weights for convnext_atto") and "model.weights=<file>" in last, r.stderr
+    assert "Traceback" not in r.stderr and "Retrying" not in r.stderr, r.stderr
+    assert not (tmp_path/"cache").exists()                             # no data set generated
+    assert not (tmp_path/"runs").exists() or not list((tmp_path/"runs").iterdir())   # and no run folder left
