@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from cli_child import COMMANDS, run_command
+
 TINY = ["data.synthetic_images=30", "data.image_size=[64,400]", "model.name=convnext_atto_cbam", "data.batch_size=4",
         "training.early_stopping.enabled=false"]
 RESULT_KEYS = {"status", "experiment_dir", "config", "environment", "device", "precision", "channels_last", "seed", "data",
@@ -14,8 +16,10 @@ RESULT_KEYS = {"status", "experiment_dir", "config", "environment", "device", "p
 
 
 def run(args, tmp, cmd=("severstal_train",), check=True, env=None):
-    env = {**os.environ, "SEVERSTAL_CBAM_CACHE": str(tmp/"cache"), "PYTHONUNBUFFERED": "1", **(env or {})}
-    r = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, cwd=tmp, timeout=900)
+    "Run a command; one of the package's console scripts without extra environment runs forked from a preloaded server (cli_child)."
+    full_env = {**os.environ, "SEVERSTAL_CBAM_CACHE": str(tmp/"cache"), "PYTHONUNBUFFERED": "1", **(env or {})}
+    if len(cmd) == 1 and cmd[0] in COMMANDS and not env: r = run_command(cmd[0], args, full_env, tmp)
+    else: r = subprocess.run([*cmd, *args], capture_output=True, text=True, env=full_env, cwd=tmp, timeout=900)
     if check: assert r.returncode == 0, f"exit {r.returncode}\nstdout:\n{r.stdout[-3000:]}\nstderr:\n{r.stderr[-3000:]}"
     return r
 
