@@ -8,3 +8,9 @@ sys.path.insert(0, str(Path(__file__).parent))   # the test modules share helper
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: trains several runs or launches several processes")
+    config.addinivalue_line("markers", "longest: started first, so that the other workers run the rest beside it")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    "The tests marked `longest` first: pytest-xdist hands tests out in order, and a long one started last is a long tail."
+    items.sort(key=lambda item: item.get_closest_marker("longest") is None)
