@@ -108,14 +108,15 @@ def _timm_convnext(arch, n_classes, pretrained, weights, **kwargs):
     from huggingface_hub import constants
     timm.models.set_pretrained_download_progress(True)                # a download shows its progress bar
     online = hub_reachable()
-    offline, constants.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE, constants.HF_HUB_OFFLINE or not online   # unreachable: the cache only, no retries
+    was_offline = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = was_offline or not online            # unreachable: the cache only, no minute of retries
     try: return timm.create_model(arch, pretrained=True, num_classes=n_classes, **kwargs)
     except Exception as e:
         why = (f"the Hugging Face hub ({constants.ENDPOINT}) cannot be reached and its cache has no copy" if not online else
                f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
         raise ConfigError(f"model.pretrained: no ImageNet weights for {arch} ({why}); download a timm {arch} checkpoint where there is a "
                           f"network and pass it as model.weights=<file> (.safetensors, .pth or .bin)") from None
-    finally: constants.HF_HUB_OFFLINE = offline
+    finally: constants.HF_HUB_OFFLINE = was_offline
 
 CBAM_CONFIG_KEYS = {"cbam_stages": "cbam_stages", "cbam_reduction": "reduction", "cbam_kernel_size": "kernel_size"}
 
