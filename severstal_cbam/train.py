@@ -15,7 +15,7 @@ from torch import nn
 from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback
 from fastai.callback.schedule import ParamScheduler
-from fastai.callback.training import GradientAccumulation
+from fastai.callback.training import GradientAccumulation, GradientClip
 from fastai.callback.channelslast import ChannelsLast
 from fastai.data.core import DataLoaders
 from fastai.distributed import teardown_distrib
@@ -86,6 +86,8 @@ def validate_config(cfg:DictConfig) -> None:
     check("training.device", t.device != "cuda" or torch.cuda.is_available(), "cuda asked for, but no CUDA device is available")
     check("training.lr", isinstance(t.lr, (int, float)) and t.lr > 0, f"must be a positive number, got {t.lr!r}")
     check("training.lr_scale", t.lr_scale in ("none", "linear", "sqrt"), f"must be none, linear or sqrt, got {t.lr_scale!r}")
+    check("training.clip_grad", t.get("clip_grad") is None or (isinstance(t.clip_grad, (int, float)) and not isinstance(t.clip_grad, bool) and t.clip_grad > 0),
+          f"must be null or a positive gradient norm, got {t.get('clip_grad')!r}")
     check("training.warmup_pct", isinstance(t.warmup_pct, (int, float)) and 0 <= t.warmup_pct < 1, f"must be in [0, 1), got {t.warmup_pct!r}")
     check("data.dataset", d.get("dataset", "synthetic") in ("synthetic", "sample"), f"must be synthetic or sample, got {d.get('dataset')!r}")
     check("data.on_bad_images", d.on_bad_images in ("error", "skip"), f"must be error or skip, got {d.on_bad_images!r}")
@@ -108,6 +110,7 @@ def _callbacks(cfg:DictConfig, precision:str, channels_last:bool) -> list[Callba
     if precision in ("bf16", "fp16"): cbs.append(AutocastPrecision(precision))
     if channels_last: cbs.append(ChannelsLast())
     if int(cfg.training.accumulate) > 1: cbs.append(GradientAccumulation(n_acc=int(cfg.data.batch_size) * int(cfg.training.accumulate)))
+    if cfg.training.get("clip_grad") is not None: cbs.append(GradientClip(max_norm=float(cfg.training.clip_grad)))   # after fp16 unscaling
     return cbs
 
 def scaled_lr(lr:float, processes:int, rule:str="none") -> float:
