@@ -25,7 +25,7 @@ log = logging.getLogger("severstal_cbam")
 # %% auto #0
 __all__ = ['log', 'cpu_has_bf16', 'resolve_precision', 'AutocastPrecision', 'DivergenceStop', 'warmup_cosine', 'SkippedEpochs',
            'EarlyStopping', 'BestCheckpoint', 'ResumeCheckpoint', 'resume_state', 'ResultsWriter', 'format_epoch',
-           'TensorBoardLog', 'write_history_csv']
+           'TensorBoardLog', 'flat_row', 'write_history_csv']
 
 # %% ../nbs/13_callbacks.ipynb #7be7d9b6
 def cpu_has_bf16() -> bool:
@@ -199,16 +199,17 @@ class TensorBoardLog(Callback):
     def after_epoch(self):
         if self.writer is None or len(self.record["history"]) == self._rows: return    # a skipped epoch added no row
         row = self.record["history"][-1]
-        for k, v in row.items():
-            for name, x in ([(f"{k}_{i}", y) for i, y in enumerate(v)] if isinstance(v, list) else [(k, v)]):
-                if k != "epoch" and isinstance(x, (int, float)) and not isinstance(x, bool): self.writer.add_scalar(name, x, row["epoch"])
+        for name, x in flat_row(row).items():
+            if name != "epoch" and isinstance(x, (int, float)) and not isinstance(x, bool): self.writer.add_scalar(name, x, row["epoch"])
         self.writer.flush()
     def after_fit(self):
         if self.writer is not None: self.writer.close(); self.writer = None
 
+def flat_row(row:dict) -> dict:
+    "A history row with each list value spread into `name_0`, `name_1`, ... (the learning rate of each parameter group)."
+    return {(f"{k}_{i}" if isinstance(v, list) else k): x for k, v in row.items() for i, x in (enumerate(v) if isinstance(v, list) else [(0, v)])}
+
 def write_history_csv(path:str|os.PathLike, history:list[dict]) -> Path:
     "Atomically write the per-epoch `history` as CSV, one header, one row per epoch (a list value as `name_0`, `name_1`, ...)."
-    rows = [{(f"{k}_{i}" if isinstance(v, list) else k): x for k, v in r.items() for i, x in (enumerate(v) if isinstance(v, list) else [(0, v)])}
-            for r in history]
-    with atomic_write(path) as f: pd.DataFrame(rows).to_csv(f, index=False)
+    with atomic_write(path) as f: pd.DataFrame([flat_row(r) for r in history]).to_csv(f, index=False)
     return Path(path)

@@ -87,12 +87,15 @@ def epoch_scores(y_true:np.ndarray, probs:np.ndarray, threshold:float|Sequence[f
     return {k: out[k] for k in SCORE_NAMES}
 
 # %% ../nbs/10_metrics.ipynb #2a6bd0a1
+def _score_name(name:str) -> str:
+    if name not in SCORE_NAMES: raise ValueError(f"unknown score {name!r}; one of {', '.join(SCORE_NAMES)}")
+    return name
+
 class ValidationScores(AccumMetric):
     "fastai metric: the validation probabilities gathered once per epoch; `scores` is every `epoch_scores` value, the column `name`'s."
     def __init__(self, threshold:float=0.5, name:str="f1_macro"):
-        if name not in SCORE_NAMES: raise ValueError(f"unknown score {name!r}; one of {', '.join(SCORE_NAMES)}")
         super().__init__(partial(epoch_scores, threshold=threshold), activation=ActivationType.Sigmoid, to_np=True,
-                         invert_arg=True, flatten=False, name=name)
+                         invert_arg=True, flatten=False, name=_score_name(name))
         self.threshold, self._scores = threshold, None
     def reset(self): super().reset(); self._scores = None
     @property
@@ -107,8 +110,7 @@ class ValidationScores(AccumMetric):
 class ScoreView(Metric):
     "fastai metric: the column `name` of a `ValidationScores`'s computation (gathers and computes nothing itself)."
     def __init__(self, source:ValidationScores, name:str):
-        if name not in SCORE_NAMES: raise ValueError(f"unknown score {name!r}; one of {', '.join(SCORE_NAMES)}")
-        self.source, self._name = source, name
+        self.source, self._name = source, _score_name(name)
     @property
     def value(self): return None if self.source.scores is None else self.source.scores[self._name]
     @property
