@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_callbacks.ipynb #c7b7118b
 from __future__ import annotations
-import json, logging, math, os, time, warnings
+import json, logging, math, os, signal, time, warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +23,9 @@ from .record import jsonable, load_checkpoint, save_checkpoint, write_json
 log = logging.getLogger("severstal_cbam")
 
 # %% auto #0
-__all__ = ['log', 'cpu_has_bf16', 'resolve_precision', 'AutocastPrecision', 'DivergenceStop', 'warmup_cosine', 'SkippedEpochs',
-           'EarlyStopping', 'BestCheckpoint', 'ResumeCheckpoint', 'resume_state', 'ResultsWriter', 'format_epoch',
-           'TensorBoardLog', 'flat_row', 'write_history_csv']
+__all__ = ['log', 'cpu_has_bf16', 'resolve_precision', 'AutocastPrecision', 'DivergenceStop', 'StopOnSignal', 'warmup_cosine',
+           'SkippedEpochs', 'EarlyStopping', 'BestCheckpoint', 'ResumeCheckpoint', 'resume_state', 'ResultsWriter',
+           'format_epoch', 'TensorBoardLog', 'flat_row', 'write_history_csv']
 
 # %% ../nbs/13_callbacks.ipynb #7be7d9b6
 def cpu_has_bf16() -> bool:
@@ -62,6 +62,26 @@ class DivergenceStop(TerminateOnNaNCallback):
         if bad:
             self.diverged, self.diverged_at = True, self.epoch
             raise CancelFitException
+
+# %% ../nbs/13_callbacks.ipynb #5a1c0e12
+class StopOnSignal(Callback):
+    "Raise `KeyboardInterrupt` before the next batch once `handler` has received SIGTERM or SIGINT, even if its own exception was lost."
+    order, received = -50, None
+    @classmethod
+    def handler(cls, signum, frame):
+        "The signal handler: remember the signal, raise `KeyboardInterrupt` at once."
+        cls.received = signal.Signals(signum).name
+        raise KeyboardInterrupt(cls.received)
+    @classmethod
+    def install(cls, signums=(signal.SIGTERM, signal.SIGINT)) -> None:
+        "Forget any earlier signal and handle `signums` with `handler` (in the main thread of a command)."
+        cls.received = None
+        for s in signums: signal.signal(s, cls.handler)
+    @classmethod
+    def check(cls) -> None:
+        "Raise `KeyboardInterrupt` if a signal has arrived."
+        if cls.received: raise KeyboardInterrupt(cls.received)
+    def before_batch(self): self.check()
 
 # %% ../nbs/13_callbacks.ipynb #2b81d48d
 def warmup_cosine(lr:float|np.ndarray, warmup_pct:float=0.1, div:float=100., div_final:float=1e4):

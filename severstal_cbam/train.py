@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_train.ipynb #8c65f6df
 from __future__ import annotations
-import importlib.util, json, logging, math, os, shutil, signal, sys, time, warnings
+import importlib.util, json, logging, math, os, shutil, sys, time, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 import severstal_cbam
 from .augment import AUGMENTATIONS
 from .callbacks import (AutocastPrecision, BestCheckpoint, DivergenceStop, EarlyStopping, ResultsWriter,
-                                      ResumeCheckpoint, SkippedEpochs, TensorBoardLog, resolve_precision, resume_state, warmup_cosine)
+                                      ResumeCheckpoint, SkippedEpochs, StopOnSignal, TensorBoardLog, resolve_precision, resume_state, warmup_cosine)
 from .core import (CLASSES, CLASS_COLS, ConfigError, DataError, SeverstalError, UnknownNameError, atomic_write,
                                  run_command, seed_everything)
 from .data import DECODERS, build_dataloaders, load_dataset, test_dataloader
@@ -106,7 +106,7 @@ def validate_config(cfg:DictConfig) -> None:
 
 # %% ../nbs/14_train.ipynb #6a26af49
 def _callbacks(cfg:DictConfig, precision:str, channels_last:bool) -> list[Callback]:
-    cbs = [SkippedEpochs(), DivergenceStop()]
+    cbs = [SkippedEpochs(), DivergenceStop(), StopOnSignal()]
     if precision in ("bf16", "fp16"): cbs.append(AutocastPrecision(precision))
     if channels_last: cbs.append(ChannelsLast())
     if int(cfg.training.accumulate) > 1: cbs.append(GradientAccumulation(n_acc=int(cfg.data.batch_size) * int(cfg.training.accumulate)))
@@ -523,6 +523,7 @@ def _train_stages(cfg:DictConfig, run:Run, t_start:float) -> dict:
     record = open_record(cfg, run, data, learn)            # results.json, status running
     try:
         stopped = fit_phases(cfg, run, learn, record)      # frozen epochs, then the rest; the record after every epoch
+        StopOnSignal.check()                               # a signal that came between batches and was lost: stop here
         if not run.main: return record                     # rank 0 evaluates and writes the rest
         if stopped != "diverged":
             if run.world > 1: learn.remove_cb(DataParallelTrainer)   # rank 0 alone, on the whole splits
@@ -584,8 +585,6 @@ def _drop_empty_run_dir() -> None:
     "Remove Hydra's run folder of a config that failed before `train` opened a run: a run that never started leaves no experiment."
     if (d := _hydra_run_dir()) is not None: _drop_unstarted(d)
 
-def _sigterm(signum, frame): raise KeyboardInterrupt("SIGTERM")
-
 def _run(cfg:DictConfig) -> None:
     "Hydra's task: train, print the summary; the library's errors one line (exit 2), a diverged run exit 3, others their traceback (exit 1)."
     def job():
@@ -598,7 +597,7 @@ def _run(cfg:DictConfig) -> None:
             print(f"severstal_train: the run diverged (a non-finite loss in epoch {record.get('diverged_at_epoch')}); "
                   "lower training.lr or use training.precision=fp32", file=sys.stderr)
             return 3
-    signal.signal(signal.SIGTERM, _sigterm)         # `kill`, `timeout`, a scheduler: the run records `interrupted`, as on Ctrl-C
+    StopOnSignal.install()                          # `kill`, `timeout`, a scheduler, Ctrl-C: the run records `interrupted`
     if code := run_command("severstal_train", job): sys.exit(code)
 
 def train_help() -> str:
