@@ -10,26 +10,89 @@ from collections.abc import Mapping
 import albumentations as A
 import cv2
 import numpy as np
-from fastai.vision.all import PILImage, RandTransform
+import torch
+from fastai.vision.all import ItemTransform, PILImage
 
-from .core import ConfigError
+from .core import CLASSES, ConfigError
+from .rle import rle_decode
 
 # %% auto #0
-__all__ = ['AUGMENTATIONS', 'DEFAULT_AUGMENT', 'build_augmentations', 'AlbumentationsTransform']
+__all__ = ['AUGMENTATIONS', 'DEFAULT_AUGMENT', 'MASK_CHANGING', 'DefectBlackout', 'StripEdge', 'needs_masks',
+           'build_augmentations', 'defect_masks', 'AlbumentationsTransform']
 
 # %% ../nbs/05_augment.ipynb #9f2cc28b
 def _rotate(limit:float=5, p:float=0.3):
     return A.Rotate(limit=limit, border_mode=cv2.BORDER_REFLECT_101, crop_border=False, p=p)
 def _blur(blur_limit=(3, 5), sigma_limit=(0.1, 1.5), p:float=0.2):
     return A.GaussianBlur(blur_limit=tuple(blur_limit), sigma_limit=tuple(sigma_limit), p=p)
+def _clahe(clip_limit:float=2.0, tile_grid_size=(8, 8), p:float=0.3):
+    return A.CLAHE(clip_limit=clip_limit, tile_grid_size=tuple(tile_grid_size), p=p)
+def _sharpen(alpha=(0.1, 0.3), lightness=(0.8, 1.0), p:float=0.3):
+    return A.Sharpen(alpha=tuple(alpha), lightness=tuple(lightness), p=p)
+def _noise(std_range=(0.02, 0.06), p:float=0.3):
+    return A.GaussNoise(std_range=tuple(std_range), p=p)
+def _gamma(gamma_limit=(80, 120), p:float=0.3):
+    return A.RandomGamma(gamma_limit=tuple(gamma_limit), p=p)
+def _cutout(num_holes_range=(1, 4), hole_height_range=(0.1, 0.3), hole_width_range=(0.02, 0.08), p:float=0.3):
+    return A.CoarseDropout(num_holes_range=tuple(num_holes_range), hole_height_range=tuple(hole_height_range),
+                           hole_width_range=tuple(hole_width_range), fill=0, fill_mask=0, p=p)   # a covered defect leaves the mask too
+def _grid(num_steps:int=5, distort_limit:float=0.2, p:float=0.2):
+    return A.GridDistortion(num_steps=num_steps, distort_limit=distort_limit, border_mode=cv2.BORDER_REFLECT_101, p=p)
+def _optical(distort_limit:float=0.1, p:float=0.2):
+    return A.OpticalDistortion(distort_limit=distort_limit, border_mode=cv2.BORDER_REFLECT_101, p=p)
 
-AUGMENTATIONS = {
+class DefectBlackout(A.DualTransform):
+    "With probability `p`, one defect class of the image (drawn at random) is painted black and removed from the masks (1st place, Severstal)."
+    def __init__(self, p:float=0.3): super().__init__(p=p)
+    def get_params_dependent_on_data(self, params, data):
+        m = data.get("mask")
+        present = [] if m is None else [c for c in range(m.shape[-1]) if m[..., c].any()]
+        c = self.py_random.choice(present) if present else None
+        return {"cls": c, "region": None if c is None else m[..., c] > 0}
+    def apply(self, img, cls=None, region=None, **params):
+        if region is None: return img
+        img = img.copy(); img[region] = 0
+        return img
+    def apply_to_mask(self, mask, cls=None, **params):
+        if cls is None: return mask
+        mask = mask.copy(); mask[..., cls] = 0
+        return mask
+    def get_transform_init_args_names(self): return ()
+
+class StripEdge(A.DualTransform):
+    "With probability `p`, a black band up to `max_width` of the width at the left or right edge, as where the steel strip ends (40th place)."
+    def __init__(self, max_width:float=0.25, p:float=0.2):
+        super().__init__(p=p)
+        if not 0 < max_width < 1: raise ValueError(f"max_width must be in (0, 1), got {max_width}")
+        self.max_width = max_width
+    def get_params_dependent_on_data(self, params, data):
+        w = data["image"].shape[1]
+        n = self.py_random.randint(1, max(1, int(w * self.max_width)))
+        return {"cols": slice(0, n) if self.py_random.random() < 0.5 else slice(w - n, w)}
+    def apply(self, img, cols=slice(0, 0), **params):
+        img = img.copy(); img[:, cols] = 0
+        return img
+    def apply_to_mask(self, mask, cols=slice(0, 0), **params):
+        mask = mask.copy(); mask[:, cols] = 0
+        return mask
+    def get_transform_init_args_names(self): return ("max_width",)
+
+AUGMENTATIONS = {                                   # applied in this order
+    "defect_blackout": DefectBlackout,              # p (needs the masks)
     "hflip": A.HorizontalFlip,                      # p
     "vflip": A.VerticalFlip,                        # p
     "rotate": _rotate,                              # limit (degrees), p
+    "grid_distortion": _grid,                       # num_steps, distort_limit, p
+    "optical_distortion": _optical,                 # distort_limit, p
+    "strip_edge": StripEdge,                        # max_width (share of the width), p
+    "coarse_dropout": _cutout,                      # num_holes_range, hole_height_range, hole_width_range (shares), p
     "brightness_contrast": A.RandomBrightnessContrast,  # brightness_limit, contrast_limit, p
     "color_jitter": A.ColorJitter,                  # brightness, contrast, saturation, hue, p
+    "gamma": _gamma,                                # gamma_limit (percent), p
+    "clahe": _clahe,                                # clip_limit, tile_grid_size, p
+    "sharpen": _sharpen,                            # alpha, lightness, p
     "gaussian_blur": _blur,                         # blur_limit, sigma_limit, p
+    "gauss_noise": _noise,                          # std_range (share of 255), p
 }
 DEFAULT_AUGMENT = {
     "hflip": {"enabled": True, "p": 0.5},
@@ -38,11 +101,33 @@ DEFAULT_AUGMENT = {
     "brightness_contrast": {"enabled": True, "brightness_limit": 0.2, "contrast_limit": 0.2, "p": 0.5},
     "color_jitter": {"enabled": False, "brightness": 0.2, "contrast": 0.2, "saturation": 0.0, "hue": 0.0, "p": 0.3},
     "gaussian_blur": {"enabled": False, "blur_limit": [3, 5], "sigma_limit": [0.1, 1.5], "p": 0.2},
+    "clahe": {"enabled": False, "clip_limit": 2.0, "tile_grid_size": [8, 8], "p": 0.3},
+    "sharpen": {"enabled": False, "alpha": [0.1, 0.3], "lightness": [0.8, 1.0], "p": 0.3},
+    "gauss_noise": {"enabled": False, "std_range": [0.02, 0.06], "p": 0.3},
+    "gamma": {"enabled": False, "gamma_limit": [80, 120], "p": 0.3},
+    "coarse_dropout": {"enabled": False, "num_holes_range": [1, 4], "hole_height_range": [0.1, 0.3], "hole_width_range": [0.02, 0.08], "p": 0.3},
+    "grid_distortion": {"enabled": False, "num_steps": 5, "distort_limit": 0.2, "p": 0.2},
+    "optical_distortion": {"enabled": False, "distort_limit": 0.1, "p": 0.2},
+    "strip_edge": {"enabled": False, "max_width": 0.25, "p": 0.2},
+    "defect_blackout": {"enabled": False, "p": 0.3},
 }
+MASK_CHANGING = ("defect_blackout", "rotate", "grid_distortion", "optical_distortion", "strip_edge", "coarse_dropout")
 
 # %% ../nbs/05_augment.ipynb #ea143963
-def build_augmentations(cfg:Mapping|None=None, seed:int|None=None) -> A.Compose:
-    "An `albumentations.Compose` of the enabled components of `cfg` (name -> {enabled, **params}), in a fixed order; `seed` makes it reproducible."
+def _enabled(cfg:Mapping, name:str) -> bool: return bool((cfg.get(name) or {}).get("enabled", False))
+
+def needs_masks(cfg:Mapping|None=None, crop=None) -> bool:
+    "Whether the training pipeline of `cfg` (and a `crop`) can take a defect away, so that the labels must follow the masks."
+    cfg = DEFAULT_AUGMENT if cfg is None else cfg
+    return crop is not None or any(_enabled(cfg, n) for n in MASK_CHANGING)
+
+def _crop(crop, keep_defect:bool) -> A.BasicTransform:
+    h, w = (int(v) for v in crop)
+    return A.CropNonEmptyMaskIfExists(h, w) if keep_defect else A.RandomCrop(h, w)
+
+def build_augmentations(cfg:Mapping|None=None, seed:int|None=None, crop=None, crop_keeps_defect:bool=False) -> A.Compose:
+    """An `albumentations.Compose` of the enabled components of `cfg` (name -> {enabled, **params}), in a fixed order; `seed` makes it
+    reproducible. `crop=[h, w]`: a random crop first (after a defect blackout), one that keeps a defect when the image has one with `crop_keeps_defect`."""
     cfg = DEFAULT_AUGMENT if cfg is None else cfg
     if unknown := set(cfg) - set(AUGMENTATIONS):
         raise ConfigError(f"augment: unknown augmentation(s) {sorted(unknown)}. Known: {', '.join(AUGMENTATIONS)}")
@@ -55,14 +140,32 @@ def build_augmentations(cfg:Mapping|None=None, seed:int|None=None) -> A.Compose:
             raise ConfigError(f"augment.{name}: unknown parameter(s) {sorted(bad)}; it takes {', '.join(sorted(known))}")
         try: tfms.append(make(**params))
         except (TypeError, ValueError) as e: raise ConfigError(f"augment.{name}: bad parameters {params}: {e}") from None
+    if crop is not None: tfms.insert(int(_enabled(cfg, "defect_blackout")), _crop(crop, crop_keeps_defect))
     return A.Compose(tfms, seed=seed)   # albumentations keeps its own RNG: global seeds do not reach it
 
 # %% ../nbs/05_augment.ipynb #a8e7e9be
-class AlbumentationsTransform(RandTransform):
-    "Apply an albumentations pipeline to `PILImage`s of the training split only (fastai `split_idx=0`)."
-    split_idx, order = 0, 2
-    def __init__(self, aug:A.BasicTransform|A.Compose, **kwargs):
+def defect_masks(rles:Mapping[int, str]|None, shape:tuple[int, int]) -> np.ndarray:
+    "The `H x W x 4` uint8 masks of an image's `{class: RLE}` annotations (classes without one are empty)."
+    m = np.zeros((*shape, len(CLASSES)), np.uint8)
+    for j, c in enumerate(CLASSES):
+        if rles and rles.get(c): m[..., j] = rle_decode(rles[c], shape)
+    return m
+
+class AlbumentationsTransform(ItemTransform):
+    """Apply an albumentations pipeline to the training split's images only (fastai `split_idx=0`), before any resize. With `masks`
+    (image name -> `{class: RLE}`), an `(image, labels)` item's defect masks go through the same spatial changes, and a class with no
+    pixel left loses its label."""
+    split_idx, order = 0, 0
+    def __init__(self, aug:A.BasicTransform|A.Compose, masks:Mapping[str, Mapping[int, str]]|None=None, **kwargs):
         super().__init__(**kwargs)
-        self.aug = aug
-    def encodes(self, img:PILImage) -> PILImage:
-        return PILImage.create(self.aug(image=np.asarray(img))["image"])
+        self.aug, self.masks = aug, masks
+    def encodes(self, x):
+        if not isinstance(x, (list, tuple)): return PILImage.create(self.aug(image=np.asarray(x))["image"])
+        img, y, *rest = x
+        a = np.asarray(img)
+        if self.masks is None: return (PILImage.create(self.aug(image=a)["image"]), y, *rest)
+        name = getattr(img, "fname", None)
+        if name is None: raise ValueError("AlbumentationsTransform with masks needs images that know their file (data.SteelImage and kin)")
+        out = self.aug(image=a, mask=defect_masks(self.masks.get(name), a.shape[:2]))
+        left = torch.as_tensor(out["mask"].reshape(-1, len(CLASSES)).any(0), dtype=y.dtype)
+        return (PILImage.create(out["image"]), y * left, *rest)          # labels only dropped, never added

@@ -12,9 +12,11 @@ import pandas as pd
 import torch
 from fastai.callback.core import Callback, CancelFitException
 from fastai.callback.fp16 import MixedPrecision
+from fastai.callback.mixup import CutMix, MixUp
 from fastai.callback.schedule import SchedCos, SchedLin, combine_scheds
 from fastai.callback.tracker import EarlyStoppingCallback, SaveModelCallback, TerminateOnNaNCallback
 from fastai.torch_core import L, find_bs, get_model
+from timm.utils import ModelEmaV3
 
 from .core import ConfigError, atomic_write
 from .distributed import all_reduce, distributed, is_main_process
@@ -23,9 +25,10 @@ from .record import jsonable, load_checkpoint, save_checkpoint, write_json
 log = logging.getLogger("severstal_cbam")
 
 # %% auto #0
-__all__ = ['log', 'cpu_has_bf16', 'resolve_precision', 'AutocastPrecision', 'DivergenceStop', 'StopOnSignal', 'warmup_cosine',
-           'SkippedEpochs', 'EarlyStopping', 'BestCheckpoint', 'ResumeCheckpoint', 'resume_state', 'ResultsWriter',
-           'format_epoch', 'TensorBoardLog', 'flat_row', 'write_history_csv']
+__all__ = ['log', 'MultiLabelMixUp', 'MultiLabelCutMix', 'cpu_has_bf16', 'resolve_precision', 'AutocastPrecision',
+           'DivergenceStop', 'StopOnSignal', 'warmup_cosine', 'SkippedEpochs', 'EarlyStopping', 'BestCheckpoint',
+           'ResumeCheckpoint', 'resume_state', 'WeightEMA', 'mix_callback', 'ResultsWriter', 'format_epoch',
+           'TensorBoardLog', 'flat_row', 'write_history_csv']
 
 # %% ../nbs/13_callbacks.ipynb #7be7d9b6
 def cpu_has_bf16() -> bool:
@@ -120,7 +123,8 @@ class BestCheckpoint(_SkipAware, SaveModelCallback):
         epoch = self.epoch_offset + self.epoch     # the run's epoch, across several fits (frozen epochs, then the rest)
         path = self.ckpt_dir/f"{name}_epoch{epoch:03d}.pt"
         if is_main_process():                      # every rank takes the decision, rank 0 writes
-            save_checkpoint(path, self.learn, with_opt=False, epoch=epoch, monitor=self.monitor, value=float(self.best))
+            ema = getattr(self.learn, "weight_ema", None)           # with weight EMA the averaged weights were validated: save those
+            save_checkpoint(path, self.learn, model=None if ema is None else ema.ema.module, with_opt=False, epoch=epoch, monitor=self.monitor, value=float(self.best))
             if self.best_path is not None and self.best_path != path: self.best_path.unlink(missing_ok=True)
         self.best_epoch, self.best_path, self.last_saved_path = epoch, path, path
 
@@ -145,11 +149,63 @@ class ResumeCheckpoint(Callback):
         self.path, self.state, self.epoch_offset = Path(path), state or (lambda: {}), epoch_offset
     def after_epoch(self):
         if getattr(self.learn, "skipped_epoch", False) or not is_main_process(): return
-        save_checkpoint(self.path, self.learn, epoch=self.epoch_offset + self.epoch + 1, state=json.dumps(jsonable(self.state())))
+        ema = {"ema": ema.averaged()} if (ema := getattr(self.learn, "weight_ema", None)) is not None else {}
+        save_checkpoint(self.path, self.learn, epoch=self.epoch_offset + self.epoch + 1, state=json.dumps(jsonable(self.state())), **ema)
 
 def resume_state(ckpt:dict) -> dict:
     "The run state a `ResumeCheckpoint` stored in a loaded checkpoint."
     return json.loads(ckpt.get("state") or "{}")
+
+# %% ../nbs/13_callbacks.ipynb #6e3a0b02
+def _state_copy(model:torch.nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+class WeightEMA(Callback):
+    "An exponential moving average of the weights (timm's `ModelEmaV3`) after every optimiser step; validation, checkpoints and `apply()` use it."
+    order = 5
+    def __init__(self, decay:float=0.99, state:dict|None=None):
+        if not 0 < decay < 1: raise ConfigError(f"training.ema must be a decay in (0, 1) or null, got {decay!r}")
+        self.decay, self.state, self.ema, self._trained = decay, state, None, None
+    def before_fit(self):
+        if self.ema is not None: return                          # a second fit (after the frozen epochs) continues the same average
+        self.ema = ModelEmaV3(get_model(self.learn.model), decay=self.decay)
+        if self.state is not None: self.ema.module.load_state_dict(self.state)    # resumed
+    def before_step(self): self._stepped = True
+    def after_cancel_step(self): self._stepped = False           # gradient accumulation skipped the step: nothing moved
+    def after_step(self):
+        if getattr(self, "_stepped", True): self.ema.update(get_model(self.learn.model))
+    def before_validate(self):
+        model = get_model(self.learn.model)
+        self._trained = _state_copy(model)
+        model.load_state_dict(self.ema.module.state_dict())
+    def after_validate(self):
+        if self._trained is not None: get_model(self.learn.model).load_state_dict(self._trained); self._trained = None
+    after_cancel_validate = after_validate
+    def averaged(self) -> dict:
+        "The averaged weights as a CPU state dict."
+        return {k: v.detach().cpu() for k, v in self.ema.module.state_dict().items()}
+    def apply(self) -> None:
+        "Put the averaged weights in the model (for the final evaluation)."
+        get_model(self.learn.model).load_state_dict(self.ema.module.state_dict())
+
+# %% ../nbs/13_callbacks.ipynb #6e3a0b05
+def _leave_singletons(cls):
+    class Mix(cls):
+        def before_batch(self):
+            if self.y.size(0) >= 2: super().before_batch()
+    Mix.__name__ = Mix.__qualname__ = f"MultiLabel{cls.__name__}"
+    Mix.__doc__ = f"fastai's `{cls.__name__}` mixing multi-label targets as the images, leaving a batch of one image alone."
+    return Mix
+
+MultiLabelMixUp, MultiLabelCutMix = _leave_singletons(MixUp), _leave_singletons(CutMix)
+
+def mix_callback(mixup:float=0., cutmix:float=0.) -> Callback|None:
+    "`MultiLabelMixUp(mixup)` or `MultiLabelCutMix(cutmix)` for a positive Beta `alpha` (one of them), else None."
+    if mixup and cutmix: raise ConfigError("training.mixup and training.cutmix: use one of them (both are > 0)")
+    for name, a in (("mixup", mixup), ("cutmix", cutmix)):
+        if a is not None and (isinstance(a, bool) or not isinstance(a, (int, float)) or a < 0):
+            raise ConfigError(f"training.{name} must be a Beta alpha >= 0 (0: off), got {a!r}")
+    return MultiLabelMixUp(float(mixup)) if mixup else MultiLabelCutMix(float(cutmix)) if cutmix else None
 
 # %% ../nbs/13_callbacks.ipynb #12dd1e8a
 def _finite(v) -> float|None: return float(v) if v is not None and math.isfinite(float(v)) else None   # NaN (an undefined AUC) as null

@@ -12,15 +12,17 @@ import numpy as np
 import pandas as pd
 from fastai.vision.all import (ColReader, DataBlock, DataLoaders, ImageBlock, IndexSplitter, MultiCategoryBlock,
                                Normalize, PILImage, Resize, ResizeMethod, imagenet_stats)
+from fastai.callback.data import WeightedDL
 from PIL import Image
 
-from .augment import AlbumentationsTransform, build_augmentations
+from .augment import AlbumentationsTransform, build_augmentations, needs_masks
 from .core import CLASSES, CLASS_COLS, ConfigError, DataError
 from .labels import read_labels, to_rgb8
 
 # %% auto #0
-__all__ = ['VOCAB', 'DECODERS', 'load_dataset', 'SteelImage', 'CV2Image', 'TorchvisionImage', 'image_type', 'severstal_datablock',
-           'build_dataloaders', 'test_dataloader']
+__all__ = ['VOCAB', 'DECODERS', 'SAMPLERS', 'BALANCED_DL', 'load_dataset', 'SteelImage', 'CV2Image', 'TorchvisionImage',
+           'image_type', 'severstal_datablock', 'defect_rles', 'balanced_weights', 'build_dataloaders',
+           'test_dataloader']
 
 # %% ../nbs/06_data.ipynb #fbdd5ed3
 VOCAB = [str(c) for c in CLASSES]
@@ -54,7 +56,9 @@ class _ReaderImage(PILImage):
         if not isinstance(fn, (str, Path)): return super().create(fn, **kwargs)
         a = cls._read(fn)
         if a.dtype == np.uint16: a = (a >> 8).astype(np.uint8)
-        return cls(Image.fromarray(a))
+        im = cls(Image.fromarray(a))
+        im.fname = Path(fn).name                  # the training transform finds the image's masks by it
+        return im
 
 class SteelImage(_ReaderImage):
     "A `PILImage` decoded by Pillow as `labels.read_image` decodes (`to_rgb8`: 16-bit scaled, not clipped to white)."
@@ -77,9 +81,12 @@ def image_type(decoder:str="pil") -> type:
 
 # %% ../nbs/06_data.ipynb #fa342f38
 def severstal_datablock(images_dir:str|os.PathLike, n_train:int, n_valid:int, augment:Mapping|None=None,
-                        image_size:int|tuple[int,int]|None=None, seed:int|None=None, decoder:str="pil") -> DataBlock:
-    "A `DataBlock` over labels rows whose first `n_train` rows train and next `n_valid` validate; images read by `decoder`."
-    item_tfms = [AlbumentationsTransform(build_augmentations(augment, seed))]
+                        image_size:int|tuple[int,int]|None=None, seed:int|None=None, decoder:str="pil",
+                        masks:Mapping|None=None, train_crop=None, crop_keeps_defect:bool=False) -> DataBlock:
+    """A `DataBlock` over labels rows whose first `n_train` rows train and next `n_valid` validate; images read by `decoder`;
+    training items augmented (and cropped to `train_crop`) with the labels following `masks` (image name -> `{class: RLE}`)."""
+    aug = build_augmentations(augment, seed, crop=train_crop, crop_keeps_defect=crop_keeps_defect)
+    item_tfms = [AlbumentationsTransform(aug, masks=masks)]
     if image_size is not None: item_tfms.append(Resize(image_size, method=ResizeMethod.Squish))
     return DataBlock(
         blocks=(ImageBlock(image_type(decoder)), MultiCategoryBlock(encoded=True, vocab=VOCAB)),
@@ -90,17 +97,44 @@ def severstal_datablock(images_dir:str|os.PathLike, n_train:int, n_valid:int, au
         batch_tfms=[Normalize.from_stats(*imagenet_stats)])
 
 # %% ../nbs/06_data.ipynb #8c85ca13
+def defect_rles(annotations:pd.DataFrame|None) -> dict[str, dict[int, str]]|None:
+    "Image name -> `{class: RLE}` from `labels.read_annotations` rows (None stays None)."
+    if annotations is None: return None
+    out: dict[str, dict[int, str]] = {}
+    for img, c, rle in annotations[["ImageId", "ClassId", "EncodedPixels"]].itertuples(index=False): out.setdefault(img, {})[int(c)] = rle
+    return out
+
+def balanced_weights(y:np.ndarray) -> np.ndarray:
+    """Sampling weights (summing to 1) under which each class and the clean images are drawn about equally often: an image
+    weighs 1 / (the number of images of its rarest group), its groups being its classes, or `clean`."""
+    y = np.asarray(y).astype(bool)
+    groups = np.concatenate([y, ~y.any(1, keepdims=True)], 1)
+    w = np.where(groups, 1.0 / np.maximum(groups.sum(0), 1), 0.0).max(1)
+    return w / w.sum()
+
+SAMPLERS = ("shuffle", "balanced")
+BALANCED_DL = WeightedDL        # fastai's (importing it adds `DataBlock.weighted_dataloaders`)
+
 def build_dataloaders(labels:pd.DataFrame, images_dir:str|os.PathLike, splits:tuple, bs:int=8, num_workers:int=0,
                       augment:Mapping|None=None, image_size:int|tuple[int,int]|None=None, seed:int|None=None,
-                      decoder:str="pil", pin_memory:bool=False, prefetch_factor:int|None=None, **kwargs) -> DataLoaders:
+                      decoder:str="pil", pin_memory:bool=False, prefetch_factor:int|None=None, annotations:pd.DataFrame|None=None,
+                      train_crop=None, crop_keeps_defect:bool=False, sampler:str="shuffle", **kwargs) -> DataLoaders:
     """Train/valid `DataLoaders` for the `(train_idx, valid_idx, test_idx)` `splits` of `labels`; `dls.test` holds the test rows.
-    `num_workers`, `pin_memory` and `prefetch_factor` (batches each worker loads ahead) go to every DataLoader."""
+    `num_workers`, `pin_memory` and `prefetch_factor` (batches each worker loads ahead) go to every DataLoader. `annotations`
+    (`read_annotations` rows) let crops and mask-changing augmentations drop the labels of defects they remove; `sampler`:
+    `shuffle` or `balanced` (`balanced_weights`)."""
     train_idx, valid_idx, test_idx = (np.asarray(s, dtype=int) for s in splits)
     if not len(train_idx) or not len(valid_idx): raise DataError(f"empty split: {len(train_idx)} train and {len(valid_idx)} valid images")
+    if sampler not in SAMPLERS: raise ConfigError(f"data.sampler: must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     items = labels.iloc[np.concatenate([train_idx, valid_idx])].reset_index(drop=True)
-    dblock = severstal_datablock(images_dir, len(train_idx), len(valid_idx), augment, image_size, seed, decoder)
+    masks = defect_rles(annotations) if needs_masks(augment, train_crop) else None
+    dblock = severstal_datablock(images_dir, len(train_idx), len(valid_idx), augment, image_size, seed, decoder,
+                                 masks=masks, train_crop=train_crop, crop_keeps_defect=crop_keeps_defect)
     kwargs.setdefault("drop_last", False)      # every training image every epoch (batch norm normalises over H x W too, so a batch of 1 is fine)
-    dls = dblock.dataloaders(items, bs=bs, num_workers=num_workers, pin_memory=pin_memory, **kwargs)
+    if sampler == "balanced":
+        w = np.concatenate([balanced_weights(labels.iloc[train_idx][list(CLASS_COLS)].to_numpy()), np.ones(len(valid_idx))])
+        dls = dblock.weighted_dataloaders(items, wgts=w, bs=bs, num_workers=num_workers, pin_memory=pin_memory, **kwargs)
+    else: dls = dblock.dataloaders(items, bs=bs, num_workers=num_workers, pin_memory=pin_memory, **kwargs)
     if prefetch_factor is not None:
         if prefetch_factor < 1: raise ConfigError(f"data.prefetch_factor must be >= 1, got {prefetch_factor}")
         for dl in dls.loaders: dl.fake_l.prefetch_factor = int(prefetch_factor)   # fastai's loader keeps torch's default (2) as a class attribute

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import importlib.util, json, logging, math, os, shutil, sys, time, warnings
 from contextlib import contextmanager
+from functools import partial
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,19 +21,21 @@ from fastai.callback.channelslast import ChannelsLast
 from fastai.data.core import DataLoaders
 from fastai.distributed import teardown_distrib
 from fastai.learner import Learner
-from fastai.optimizer import Adam
+from fastai.optimizer import SGD, Adam, Optimizer, RAdam, average_grad, l2_reg, weight_decay
 from fastai.torch_core import num_distrib, rank_distrib
 from omegaconf import DictConfig, OmegaConf
 
 import severstal_cbam
-from .augment import AUGMENTATIONS
+from .augment import AUGMENTATIONS, build_augmentations
 from .callbacks import (AutocastPrecision, BestCheckpoint, DivergenceStop, EarlyStopping, ResultsWriter,
-                                      ResumeCheckpoint, SkippedEpochs, StopOnSignal, TensorBoardLog, resolve_precision, resume_state, warmup_cosine)
+                                      ResumeCheckpoint, SkippedEpochs, StopOnSignal, TensorBoardLog, WeightEMA, mix_callback, resolve_precision,
+                                      resume_state, warmup_cosine)
+from .rle import SHAPE
 from .core import (CLASSES, CLASS_COLS, ConfigError, DataError, SeverstalError, UnknownNameError, atomic_write,
                                  run_command, seed_everything)
-from .data import DECODERS, build_dataloaders, load_dataset, test_dataloader
+from .data import DECODERS, SAMPLERS, build_dataloaders, load_dataset, test_dataloader
 from .distributed import DataParallelTrainer, alone, broadcast_object, init_distributed, is_main_process, main_first
-from .labels import class_counts, validate_dataset
+from .labels import class_counts, read_annotations, validate_dataset
 from .losses import loss_from_config
 from .metrics import ValidationScores, multilabel_metrics, tune_thresholds
 from .models import MODELS, model_from_config, param_counts, param_groups
@@ -45,10 +48,11 @@ from .synthetic import synthetic_dataset
 log = logging.getLogger("severstal_cbam")
 
 # %% auto #0
-__all__ = ['log', 'CONF_DIR', 'MONITORS', 'INT_KEYS', 'RESUME_MAY_CHANGE', 'LOG_FORMAT', 'load_config', 'validate_config',
-           'scaled_lr', 'loader_options', 'Run', 'resume_changes', 'start_run', 'describe', 'run_log', 'log_start',
-           'RunData', 'check_skipped', 'prepare_data', 'describe_params', 'build_model', 'build_learner', 'open_record',
-           'fit_phases', 'evaluate', 'train', 'metrics_table', 'train_help', 'main']
+__all__ = ['log', 'CONF_DIR', 'OPTIMIZERS', 'MONITORS', 'INT_KEYS', 'RESUME_MAY_CHANGE', 'LOG_FORMAT', 'load_config',
+           'validate_config', 'nesterov_step', 'NesterovSGD', 'optimizer_from_config', 'group_lrs', 'scaled_lr',
+           'loader_options', 'Run', 'resume_changes', 'start_run', 'describe', 'run_log', 'log_start', 'RunData',
+           'check_skipped', 'prepare_data', 'describe_params', 'build_model', 'build_learner', 'open_record',
+           'fit_phases', 'find_lr', 'evaluate', 'train', 'metrics_table', 'train_help', 'main']
 
 # %% ../nbs/14_train.ipynb #3d28ffe3
 CONF_DIR = Path(severstal_cbam.__file__).parent/"conf"
@@ -60,11 +64,13 @@ def load_config(overrides:list[str]|tuple=(), config_name:str="train_config") ->
         return compose(config_name=config_name, overrides=list(overrides))
 
 # %% ../nbs/14_train.ipynb #ec56fae3
+OPTIMIZERS = ("adamw", "radam", "sgd", "nesterov")
 MONITORS = ("valid_loss", "f1_macro", *[f"f1_c{c}" for c in CLASSES], "auc_macro", *[f"auc_c{c}" for c in CLASSES])
 INT_KEYS = {"seed": 0, "data.batch_size": 1, "data.synthetic_images": 1, "data.fold": 0, "training.num_epochs": 1,
             "training.accumulate": 1, "training.early_stopping.patience": 0, "model.freeze_backbone_epochs": 0}   # key: smallest value
 
 def _is_int(v) -> bool: return isinstance(v, int) and not isinstance(v, bool)
+def _is_num(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 def validate_config(cfg:DictConfig) -> None:
     "Fail with a `ConfigError` naming the key for names, types and values that cannot work; nothing is built or read."
@@ -86,32 +92,70 @@ def validate_config(cfg:DictConfig) -> None:
     check("training.device", t.device != "cuda" or torch.cuda.is_available(), "cuda asked for, but no CUDA device is available")
     check("training.lr", isinstance(t.lr, (int, float)) and t.lr > 0, f"must be a positive number, got {t.lr!r}")
     check("training.lr_scale", t.lr_scale in ("none", "linear", "sqrt"), f"must be none, linear or sqrt, got {t.lr_scale!r}")
-    check("training.clip_grad", t.get("clip_grad") is None or (isinstance(t.clip_grad, (int, float)) and not isinstance(t.clip_grad, bool) and t.clip_grad > 0),
+    check("training.clip_grad", t.get("clip_grad") is None or (_is_num(t.clip_grad) and t.clip_grad > 0),
           f"must be null or a positive gradient norm, got {t.get('clip_grad')!r}")
+    check("training.optimizer", t.get("optimizer", "adamw") in OPTIMIZERS, f"must be one of {', '.join(OPTIMIZERS)}, got {t.get('optimizer')!r}")
+    check("training.momentum", _is_num(t.get("momentum", 0.9)) and 0 <= t.get("momentum", 0.9) < 1, f"must be in [0, 1), got {t.get('momentum')!r}")
+    check("training.lr_backbone_mult", _is_num(t.get("lr_backbone_mult", 1.0)) and t.get("lr_backbone_mult", 1.0) > 0,
+          f"must be a positive number (backbone lr = lr x this), got {t.get('lr_backbone_mult')!r}")
+    check("training.ema", t.get("ema") is None or (_is_num(t.ema) and 0 < t.ema < 1), f"must be null or a decay in (0, 1), e.g. 0.99, got {t.get('ema')!r}")
+    mix_callback(t.get("mixup", 0.0), t.get("cutmix", 0.0))          # each a Beta alpha >= 0, not both
+    check("training.lr_find", t.get("lr_find", False) in (True, False), f"must be true or false, got {t.get('lr_find')!r}")
+    check("training.lr_find", not (t.get("lr_find") and t.resume is not None), "finds a learning rate for a new run; it cannot resume one")
     check("training.warmup_pct", isinstance(t.warmup_pct, (int, float)) and 0 <= t.warmup_pct < 1, f"must be in [0, 1), got {t.warmup_pct!r}")
     check("data.dataset", d.get("dataset", "synthetic") in ("synthetic", "sample"), f"must be synthetic or sample, got {d.get('dataset')!r}")
     check("data.on_bad_images", d.on_bad_images in ("error", "skip"), f"must be error or skip, got {d.on_bad_images!r}")
     check("data.max_skipped", isinstance(d.max_skipped, (int, float)) and 0 <= d.max_skipped <= 1, f"must be a share in [0, 1], got {d.max_skipped!r}")
     check("data.image_size", d.image_size is None or (OmegaConf.is_list(d.image_size) and len(d.image_size) == 2 and
           all(_is_int(v) and v >= 32 for v in d.image_size)), f"must be null or [height, width], each a whole number >= 32, got {d.image_size!r}")
+    check("data.train_crop", d.get("train_crop") is None or (OmegaConf.is_list(d.train_crop) and len(d.train_crop) == 2 and
+          all(_is_int(v) and 32 <= v <= m for v, m in zip(d.train_crop, SHAPE))),
+          f"must be null or [height, width], whole numbers from 32 up to {SHAPE[0]} and {SHAPE[1]}, got {d.get('train_crop')!r}")
+    check("data.train_crop", d.get("train_crop") is None or d.image_size is None, "crops full-resolution images; it cannot be combined with data.image_size")
+    check("data.crop_keeps_defect", d.get("crop_keeps_defect", False) in (True, False), f"must be true or false, got {d.get('crop_keeps_defect')!r}")
+    check("data.sampler", d.get("sampler", "shuffle") in SAMPLERS, f"must be one of {', '.join(SAMPLERS)}, got {d.get('sampler')!r}")
     check("data.decoder", d.get("decoder", "pil") in DECODERS, f"must be one of {', '.join(DECODERS)}, got {d.get('decoder')!r}")
     check("data.num_workers", d.num_workers == "auto" or (_is_int(d.num_workers) and d.num_workers >= 0), f"must be auto or a count >= 0, got {d.num_workers!r}")
     check("data.pin_memory", d.get("pin_memory", "auto") in ("auto", True, False), f"must be auto, true or false, got {d.get('pin_memory')!r}")
     check("data.prefetch_factor", d.get("prefetch_factor") is None or (_is_int(d.prefetch_factor) and d.prefetch_factor >= 1), f"must be null or a count >= 1, got {d.get('prefetch_factor')!r}")
     if unknown := set(cfg.augment) - set(AUGMENTATIONS): raise ConfigError(f"augment: unknown component(s) {sorted(unknown)}; known: {', '.join(AUGMENTATIONS)}")
+    build_augmentations(OmegaConf.to_container(cfg.augment))             # each component's parameters
     check("training.tensorboard", not t.get("tensorboard") or importlib.util.find_spec("tensorboard") is not None,
           'the tensorboard package is not installed: pip install "severstal_cbam[tensorboard]"')
     if cfg.model.weights is not None: check("model.weights", Path(cfg.model.weights).is_file(), f"file not found: {cfg.model.weights}")
     if t.resume is not None: check("training.resume", Path(t.resume).exists(), f"not found: {t.resume}")
 
 # %% ../nbs/14_train.ipynb #6a26af49
-def _callbacks(cfg:DictConfig, precision:str, channels_last:bool) -> list[Callback]:
+def _callbacks(cfg:DictConfig, precision:str, channels_last:bool, resume:dict|None=None) -> list[Callback]:
+    "The callbacks every fit of a run has: skipped epochs, divergence, signals, precision, layout, accumulation, clipping, EMA, MixUp/CutMix."
+    t = cfg.training
     cbs = [SkippedEpochs(), DivergenceStop(), StopOnSignal()]
     if precision in ("bf16", "fp16"): cbs.append(AutocastPrecision(precision))
     if channels_last: cbs.append(ChannelsLast())
     if int(cfg.training.accumulate) > 1: cbs.append(GradientAccumulation(n_acc=int(cfg.data.batch_size) * int(cfg.training.accumulate)))
-    if cfg.training.get("clip_grad") is not None: cbs.append(GradientClip(max_norm=float(cfg.training.clip_grad)))   # after fp16 unscaling
+    if t.get("clip_grad") is not None: cbs.append(GradientClip(max_norm=float(t.clip_grad)))   # after fp16 unscaling
+    if t.get("ema") is not None: cbs.append(WeightEMA(float(t.ema), state=(resume or {}).get("ema")))
+    if (mix := mix_callback(t.get("mixup", 0.0), t.get("cutmix", 0.0))) is not None: cbs.append(mix)
     return cbs
+
+def nesterov_step(p, lr, mom, grad_avg, **kwargs):
+    "A fastai optimiser step with Nesterov momentum: `p -= lr * (grad + mom * grad_avg)`, as `torch.optim.SGD(nesterov=True)`."
+    p.data.add_(p.grad.data.add(grad_avg, alpha=mom), alpha=-lr)
+
+def NesterovSGD(params, lr, mom:float=0.9, wd:float=0., decouple_wd:bool=True) -> Optimizer:
+    "fastai's `SGD` with Nesterov momentum (fastai's own has heavy-ball momentum only)."
+    return Optimizer(params, [weight_decay if decouple_wd else l2_reg, average_grad, nesterov_step], lr=lr, mom=mom, wd=wd)
+
+def optimizer_from_config(t:DictConfig):
+    "The fastai `opt_func` of `training.optimizer`: adamw (fastai's `Adam`, decoupled weight decay), radam, sgd or nesterov (at `training.momentum`)."
+    name = t.get("optimizer", "adamw")
+    if name not in OPTIMIZERS: raise ConfigError(f"training.optimizer: must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
+    if name in ("adamw", "radam"): return {"adamw": Adam, "radam": RAdam}[name]
+    return partial(SGD if name == "sgd" else NesterovSGD, mom=float(t.get("momentum", 0.9)))
+
+def group_lrs(lr:float, backbone_mult:float=1.0) -> float|np.ndarray:
+    "The learning rate of each `models.param_groups` group: `[lr x backbone_mult, lr]` (backbone, then CBAM + classifier); `lr` when the multiplier is 1."
+    return lr if backbone_mult == 1 else np.array([lr * backbone_mult, lr])
 
 def scaled_lr(lr:float, processes:int, rule:str="none") -> float:
     "The learning rate for `processes` data-parallel processes: `none` (as configured), `linear` (x N) or `sqrt` (x sqrt N)."
@@ -130,7 +174,8 @@ def loader_options(data:DictConfig, device:torch.device, processes:int=1) -> dic
 def _fit(learn, cfg, n_epoch, start_epoch, cbs, lr):
     "One `fit` with the configured schedule, peaking at `lr`."
     t = cfg.training
-    log.debug(f"fit: {n_epoch} epochs from {start_epoch}, {t.schedule}, peak lr {lr:g}, warm-up {t.warmup_pct}, weight decay {t.weight_decay}")
+    lr = group_lrs(lr, float(t.get("lr_backbone_mult", 1.0)))
+    log.debug(f"fit: {n_epoch} epochs from {start_epoch}, {t.schedule}, peak lr {lr}, warm-up {t.warmup_pct}, weight decay {t.weight_decay}")
     if t.schedule == "one_cycle":
         learn.fit_one_cycle(n_epoch, lr_max=lr, pct_start=float(t.warmup_pct), wd=float(t.weight_decay), cbs=cbs, start_epoch=start_epoch)
     else:
@@ -177,9 +222,14 @@ RESUME_MAY_CHANGE = ("output_dir", "training.resume", "training.num_epochs", "tr
                      "training.device", "training.precision", "training.channels_last", "training.compile", "training.grad_checkpointing",
                      "data.num_workers", "data.pin_memory", "data.prefetch_factor", "data.cache_dir", "data.validate")
 
+def _defaults() -> dict:
+    "The flattened defaults of `train_config.yaml`."
+    return flatten_config(OmegaConf.to_container(OmegaConf.load(CONF_DIR/"train_config.yaml")))
+
 def resume_changes(old:dict, new:dict) -> dict:
     "The `{key: [old, new]}` a resume changes; a `ConfigError` naming the keys if any of them changes what is learned or how it is scored."
-    a, b = flatten_config(old), flatten_config(new)
+    a, b, d = flatten_config(old), flatten_config(new), _defaults()
+    a = {**{k: d[k] for k in set(b) - set(a) if k in d}, **a}      # a key the run predates: it ran as that key's default does
     changed = {k: [a.get(k), b.get(k)] for k in sorted(set(a) | set(b)) if a.get(k, "<missing>") != b.get(k, "<missing>")}
     if bad := [k for k in changed if not k.startswith(RESUME_MAY_CHANGE)]:
         raise ConfigError("training.resume: the run was trained with other " + "; ".join(f"{k}={changed[k][0]!r} (now {changed[k][1]!r})" for k in bad)
@@ -332,7 +382,9 @@ def prepare_data(cfg:DictConfig, run:Run) -> RunData:
         log.debug(f"loader: {loader}, batch size {cfg.data.batch_size}, image size {cfg.data.image_size or 'full'}")
     dls = build_dataloaders(labels, images_dir, splits, bs=int(cfg.data.batch_size), **loader, augment=OmegaConf.to_container(cfg.augment),
                             device=run.device, image_size=None if cfg.data.image_size is None else tuple(cfg.data.image_size),
-                            seed=run.seed + rank_distrib())         # augmentation streams: reproducible, different per rank
+                            seed=run.seed + rank_distrib(),         # augmentation streams: reproducible, different per rank
+                            annotations=read_annotations(path/cfg.data.csv), train_crop=cfg.data.get("train_crop"),
+                            crop_keeps_defect=bool(cfg.data.get("crop_keeps_defect", False)), sampler=cfg.data.get("sampler", "shuffle"))
     return RunData(path, synthetic, labels, images_dir, y, splits, dls, loader, skipped)
 
 def _human(n:int) -> str: return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e3 else str(n)
@@ -362,8 +414,9 @@ def build_learner(cfg:DictConfig, run:Run, data:RunData, model:nn.Module) -> Lea
     loss = loss_from_config(cfg.loss, y_train=data.y[data.splits[0]], threshold=thr)    # dynamic alpha: the training split's frequencies
     scores = ValidationScores(thr, "f1_macro")                       # every per-epoch score from one pass; these columns shown
     shown = [scores, scores.view("auc_macro")] + ([scores.view(cfg.training.monitor)] if cfg.training.monitor not in ("f1_macro", "auc_macro", "valid_loss") else [])
-    learn = Learner(data.dls, model, loss_func=loss, opt_func=Adam, wd=float(cfg.training.weight_decay), splitter=param_groups,
-                    metrics=shown, path=run.path, model_dir="checkpoints", train_bn=False, cbs=_callbacks(cfg, run.precision, run.channels_last))
+    learn = Learner(data.dls, model, loss_func=loss, opt_func=optimizer_from_config(cfg.training), wd=float(cfg.training.weight_decay),
+                    splitter=param_groups, metrics=shown, path=run.path, model_dir="checkpoints", train_bn=False,
+                    cbs=_callbacks(cfg, run.precision, run.channels_last, run.resume))
     if run.world > 1:
         learn.add_cb(DataParallelTrainer(sync_bn=False))   # model.norm=batchnorm: statistics per process, as without SyncBatchNorm
         if not run.main: learn.remove_cb(ProgressCallback)
@@ -446,12 +499,31 @@ def fit_phases(cfg:DictConfig, run:Run, learn:Learner, record:dict) -> str|None:
     if stopped == "diverged": record["diverged_at_epoch"] = learn.divergence_stop.diverged_at
     return stopped
 
+def find_lr(run:Run, learn:Learner) -> dict:
+    "`training.lr_find`: fastai's `lr_find` on the run's learner; saves `lr_find.png` and `lr_find.json` (the curve) in the run folder, returns the suggestion."
+    with alone(): sug = learn.lr_find(show_plot=False)
+    if (ck := run.path/"checkpoints").is_dir() and not any(ck.iterdir()): ck.rmdir()   # the finder's scratch folder
+    rec = learn.recorder
+    out = {"status": "lr_find", "experiment_dir": str(run.path.resolve()), "suggestion": float(sug.valley),
+           "lrs": [float(v) for v in rec.lrs], "losses": [float(v) for v in rec.losses]}
+    if run.main:
+        at = float(np.interp(np.log(out["suggestion"]), np.log(out["lrs"]), out["losses"]))     # the suggestion's point on the curve
+        import matplotlib.pyplot as plt
+        rec.plot_lr_find(suggestions=[(out["suggestion"], at)], nms=["valley"])   # (fastai 2.8's return_fig returns nothing)
+        fig = plt.gcf()
+        with atomic_write(run.path/"lr_find.png", "wb") as f: fig.savefig(f, format="png", dpi=100)
+        plt.close(fig)
+        write_json(run.path/"lr_find.json", out)
+        log.info(f"lr_find: suggested training.lr={out['suggestion']:.2e} (fastai's valley); plot {run.path/'lr_find.png'}")
+    return out
+
 def _probs(learn:Learner, dl) -> tuple[np.ndarray, np.ndarray]:
     "`(probabilities, targets)` of `dl` as float32 arrays, predicted by this process alone, with the run's precision callbacks."
     with alone(): return tuple(o.float().numpy() for o in learn.get_preds(dl=dl)[:2])
 
 def evaluate(cfg:DictConfig, run:Run, data:RunData, learn:Learner, record:dict) -> None:
-    "Stage 6 (rank 0): save the last weights, reload the best, tune thresholds on valid, score test, write the predictions and the curves."
+    "Stage 6 (rank 0): save the last weights (the averaged ones with weight EMA), reload the best, tune thresholds on valid, score test, write the predictions and the curves."
+    if (ema := getattr(learn, "weight_ema", None)) is not None and ema.ema is not None: ema.apply()
     with atomic_write(run.path/"model_final.pt", "wb") as f: torch.save({k: v.detach().cpu() for k, v in learn.model.state_dict().items()}, f)
     if record["best"]["checkpoint"]: learn.model.load_state_dict(load_checkpoint(run.path/record["best"]["checkpoint"])["model"])
     thr = float(cfg.metrics.threshold)
@@ -520,6 +592,7 @@ def _train_stages(cfg:DictConfig, run:Run, t_start:float) -> dict:
     model = build_model(cfg, run)                          # model_from_config: hub or file weights, resumed weights; parameter counts
     data = prepare_data(cfg, run)                          # validate, split (split.csv), DataLoaders
     learn = build_learner(cfg, run, data, model)           # loss_from_config, Learner + callbacks
+    if cfg.training.get("lr_find"): return find_lr(run, learn)   # the finder's plot and suggestion; nothing trained, no record
     record = open_record(cfg, run, data, learn)            # results.json, status running
     try:
         stopped = fit_phases(cfg, run, learn, record)      # frozen epochs, then the rest; the record after every epoch
@@ -547,6 +620,9 @@ def metrics_table(m:dict, thresholds=None) -> pd.DataFrame:
     return df
 
 def _summary(record:dict) -> str:
+    if record["status"] == "lr_find":
+        return (f"lr_find: suggested training.lr={record['suggestion']:.2e} (fastai's valley)\n"
+                f"plot: {Path(record['experiment_dir'])/'lr_find.png'}; nothing was trained")
     best = record.get("best") or {}
     lines = [f"status: {record['status']}; best epoch {best.get('epoch')} ({best.get('monitor')} {best.get('value')})"]
     if record.get("test"):
