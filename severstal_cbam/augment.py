@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import torch
 from fastai.vision.all import ItemTransform, PILImage
+from PIL import Image
 
 from .core import CLASSES, ConfigError
 from .rle import rle_decode
@@ -151,21 +152,28 @@ def defect_masks(rles:Mapping[int, str]|None, shape:tuple[int, int]) -> np.ndarr
         if rles and rles.get(c): m[..., j] = rle_decode(rles[c], shape)
     return m
 
+def _size(size) -> tuple[int, int]|None: return None if size is None else (int(size), int(size)) if np.isscalar(size) else tuple(int(v) for v in size)
+
 class AlbumentationsTransform(ItemTransform):
-    """Apply an albumentations pipeline to the training split's images only (fastai `split_idx=0`), before any resize. With `masks`
-    (image name -> `{class: RLE}`), an `(image, labels)` item's defect masks go through the same spatial changes, and a class with no
-    pixel left loses its label."""
+    """Apply an albumentations pipeline to the training split's images only (fastai `split_idx=0`), after squishing them to `size` (as
+    fastai's `Resize` does the validation images). With `masks` (image name -> `{class: RLE}`), an `(image, labels)` item's defect masks
+    go through the same resize and spatial changes, and a class with no pixel left loses its label."""
     split_idx, order = 0, 0
-    def __init__(self, aug:A.BasicTransform|A.Compose, masks:Mapping[str, Mapping[int, str]]|None=None, **kwargs):
+    def __init__(self, aug:A.BasicTransform|A.Compose, masks:Mapping[str, Mapping[int, str]]|None=None, size=None, **kwargs):
         super().__init__(**kwargs)
-        self.aug, self.masks = aug, masks
+        self.aug, self.masks, self.size = aug, masks, _size(size)
+    def _resized(self, img):
+        if self.size is None or img.shape[:2] == self.size: return np.asarray(img)
+        return np.asarray(img.resize(self.size[::-1], Image.BILINEAR))    # fastai's Squish: PIL bilinear to (w, h)
     def encodes(self, x):
-        if not isinstance(x, (list, tuple)): return PILImage.create(self.aug(image=np.asarray(x))["image"])
+        if not isinstance(x, (list, tuple)): return PILImage.create(self.aug(image=self._resized(x))["image"])
         img, y, *rest = x
-        a = np.asarray(img)
+        a = self._resized(img)
         if self.masks is None: return (PILImage.create(self.aug(image=a)["image"]), y, *rest)
         name = getattr(img, "fname", None)
         if name is None: raise ValueError("AlbumentationsTransform with masks needs images that know their file (data.SteelImage and kin)")
-        out = self.aug(image=a, mask=defect_masks(self.masks.get(name), a.shape[:2]))
+        m = defect_masks(self.masks.get(name), img.shape[:2])
+        if m.shape[:2] != a.shape[:2]: m = cv2.resize(m, a.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+        out = self.aug(image=a, mask=m)
         left = torch.as_tensor(out["mask"].reshape(-1, len(CLASSES)).any(0), dtype=y.dtype)
         return (PILImage.create(out["image"]), y * left, *rest)          # labels only dropped, never added

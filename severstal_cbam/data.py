@@ -21,7 +21,7 @@ from .labels import read_labels, to_rgb8
 
 # %% auto #0
 __all__ = ['VOCAB', 'DECODERS', 'SAMPLERS', 'BALANCED_DL', 'load_dataset', 'SteelImage', 'CV2Image', 'TorchvisionImage',
-           'image_type', 'severstal_datablock', 'defect_rles', 'balanced_weights', 'build_dataloaders',
+           'image_type', 'severstal_datablock', 'defect_rles', 'balanced_weights', 'with_paths', 'build_dataloaders',
            'test_dataloader']
 
 # %% ../nbs/06_data.ipynb #fbdd5ed3
@@ -80,17 +80,20 @@ def image_type(decoder:str="pil") -> type:
     return DECODERS[decoder]
 
 # %% ../nbs/06_data.ipynb #fa342f38
-def severstal_datablock(images_dir:str|os.PathLike, n_train:int, n_valid:int, augment:Mapping|None=None,
+def severstal_datablock(n_train:int, n_valid:int, augment:Mapping|None=None,
                         image_size:int|tuple[int,int]|None=None, seed:int|None=None, decoder:str="pil",
                         masks:Mapping|None=None, train_crop=None, crop_keeps_defect:bool=False) -> DataBlock:
-    """A `DataBlock` over labels rows whose first `n_train` rows train and next `n_valid` validate; images read by `decoder`;
+    """A `DataBlock` over labels rows (with the image file in `path`) whose first `n_train` rows train and next `n_valid` validate; images read by `decoder`;
     training items augmented (and cropped to `train_crop`) with the labels following `masks` (image name -> `{class: RLE}`)."""
     aug = build_augmentations(augment, seed, crop=train_crop, crop_keeps_defect=crop_keeps_defect)
-    item_tfms = [AlbumentationsTransform(aug, masks=masks)]
-    if image_size is not None: item_tfms.append(Resize(image_size, method=ResizeMethod.Squish))
+    item_tfms = [AlbumentationsTransform(aug, masks=masks, size=image_size)]     # training images: resized there, then augmented
+    if image_size is not None:
+        resize = Resize(image_size, method=ResizeMethod.Squish)
+        resize.split_idx = 1                                                  # validation (and test) images
+        item_tfms.append(resize)
     return DataBlock(
         blocks=(ImageBlock(image_type(decoder)), MultiCategoryBlock(encoded=True, vocab=VOCAB)),
-        get_x=ColReader("ImageId", pref=f"{Path(images_dir)}{os.sep}"),
+        get_x=ColReader("path"),
         get_y=ColReader(list(CLASS_COLS)),
         splitter=IndexSplitter(list(range(n_train, n_train + n_valid))),
         item_tfms=item_tfms,
@@ -115,33 +118,40 @@ def balanced_weights(y:np.ndarray) -> np.ndarray:
 SAMPLERS = ("shuffle", "balanced")
 BALANCED_DL = WeightedDL        # fastai's (importing it adds `DataBlock.weighted_dataloaders`)
 
+def with_paths(rows:pd.DataFrame, images_dir:str|os.PathLike) -> pd.DataFrame:
+    "`rows` with a `path` column (the image file in `images_dir`), unless they have one."
+    if "path" in rows: return rows
+    return rows.assign(path=[os.path.join(images_dir, n) for n in rows.ImageId])
+
 def build_dataloaders(labels:pd.DataFrame, images_dir:str|os.PathLike, splits:tuple, bs:int=8, num_workers:int=0,
                       augment:Mapping|None=None, image_size:int|tuple[int,int]|None=None, seed:int|None=None,
                       decoder:str="pil", pin_memory:bool=False, prefetch_factor:int|None=None, annotations:pd.DataFrame|None=None,
-                      train_crop=None, crop_keeps_defect:bool=False, sampler:str="shuffle", **kwargs) -> DataLoaders:
+                      train_crop=None, crop_keeps_defect:bool=False, sampler:str="shuffle", extra:pd.DataFrame|None=None, **kwargs) -> DataLoaders:
     """Train/valid `DataLoaders` for the `(train_idx, valid_idx, test_idx)` `splits` of `labels`; `dls.test` holds the test rows.
     `num_workers`, `pin_memory` and `prefetch_factor` (batches each worker loads ahead) go to every DataLoader. `annotations`
     (`read_annotations` rows) let crops and mask-changing augmentations drop the labels of defects they remove; `sampler`:
-    `shuffle` or `balanced` (`balanced_weights`)."""
+    `shuffle` or `balanced` (`balanced_weights`). `extra`: more labelled rows (with their `path`, e.g. pseudo-labels) for the
+    training split only."""
     train_idx, valid_idx, test_idx = (np.asarray(s, dtype=int) for s in splits)
     if not len(train_idx) or not len(valid_idx): raise DataError(f"empty split: {len(train_idx)} train and {len(valid_idx)} valid images")
     if sampler not in SAMPLERS: raise ConfigError(f"data.sampler: must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
-    items = labels.iloc[np.concatenate([train_idx, valid_idx])].reset_index(drop=True)
+    train = pd.concat([with_paths(labels.iloc[train_idx], images_dir), *([] if extra is None else [extra])])
+    items = pd.concat([train, with_paths(labels.iloc[valid_idx], images_dir)]).reset_index(drop=True)
     masks = defect_rles(annotations) if needs_masks(augment, train_crop) else None
-    dblock = severstal_datablock(images_dir, len(train_idx), len(valid_idx), augment, image_size, seed, decoder,
+    dblock = severstal_datablock(len(train), len(valid_idx), augment, image_size, seed, decoder,
                                  masks=masks, train_crop=train_crop, crop_keeps_defect=crop_keeps_defect)
     kwargs.setdefault("drop_last", False)      # every training image every epoch (batch norm normalises over H x W too, so a batch of 1 is fine)
     if sampler == "balanced":
-        w = np.concatenate([balanced_weights(labels.iloc[train_idx][list(CLASS_COLS)].to_numpy()), np.ones(len(valid_idx))])
+        w = np.concatenate([balanced_weights(train[list(CLASS_COLS)].to_numpy()), np.ones(len(valid_idx))])
         dls = dblock.weighted_dataloaders(items, wgts=w, bs=bs, num_workers=num_workers, pin_memory=pin_memory, **kwargs)
     else: dls = dblock.dataloaders(items, bs=bs, num_workers=num_workers, pin_memory=pin_memory, **kwargs)
     if prefetch_factor is not None:
         if prefetch_factor < 1: raise ConfigError(f"data.prefetch_factor must be >= 1, got {prefetch_factor}")
         for dl in dls.loaders: dl.fake_l.prefetch_factor = int(prefetch_factor)   # fastai's loader keeps torch's default (2) as a class attribute
-    dls.test = labels.iloc[test_idx].reset_index(drop=True)
+    dls.test, dls.images_dir = with_paths(labels.iloc[test_idx].reset_index(drop=True), images_dir), Path(images_dir)
     return dls
 
 def test_dataloader(dls:DataLoaders, rows:pd.DataFrame|None=None, bs:int|None=None):
-    "A labelled DataLoader with the validation transforms over `rows` (default: the held-out test rows)."
-    rows = dls.test if rows is None else rows
+    "A labelled DataLoader with the validation transforms over `rows` (default: the held-out test rows; images in the data set's folder unless they have a `path`)."
+    rows = dls.test if rows is None else with_paths(rows, dls.images_dir)
     return dls.test_dl(rows, with_labels=True, bs=bs or dls.bs)

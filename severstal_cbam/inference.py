@@ -4,7 +4,7 @@
 
 # %% ../nbs/15_inference.ipynb #1c68bede
 from __future__ import annotations
-import os, sys
+import os, shutil, sys
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Iterable, Sequence
@@ -21,15 +21,17 @@ from .callbacks import resolve_precision
 from .core import CLASSES, CLASS_COLS, CheckpointError, ConfigError, atomic_write, option, parse_args, run_command
 from .data import image_type
 from .labels import ImageProblem, list_images, read_image, read_labels
-from .metrics import multilabel_metrics
+from .metrics import multilabel_metrics, tune_thresholds
 from .models import model_from_config
 from .record import load_checkpoint, read_record, write_json
 from .rle import SHAPE
 
 # %% auto #0
-__all__ = ['ImageError', 'TTA_FLIPS', 'PRECISIONS', 'RUN_FILES', 'Experiment', 'load_experiment', 'load_image', 'parse_tta',
+__all__ = ['FINISHED', 'ImageError', 'TTA_FLIPS', 'PRECISIONS', 'RUN_FILES', 'Experiment', 'load_experiment', 'Ensemble',
+           'run_folders', 'ensemble_thresholds', 'load_ensemble', 'describe_models', 'load_image', 'parse_tta',
            'image_paths', 'predict_probs', 'predict_setting', 'predict', 'prediction_table', 'presence_table',
-           'score_images', 'evaluate', 'PredictArgs', 'check_out', 'predict_cli', 'main']
+           'score_images', 'evaluate', 'PredictArgs', 'confident', 'write_pseudo_labels', 'check_out', 'predict_cli',
+           'main']
 
 # %% ../nbs/15_inference.ipynb #8c460607
 @dataclass
@@ -80,6 +82,76 @@ def load_experiment(path:str|os.PathLike, weights:str|os.PathLike="best", device
     size = record["config"]["data"].get("image_size")
     return Experiment(path, record, model.to(device).eval(), thresholds, wpath, None if size is None else tuple(size),
                       record.get("precision", "fp32"), bool(record.get("channels_last", False)), record["config"]["data"].get("decoder", "pil"))
+
+# %% ../nbs/15_inference.ipynb #e11e0002
+@dataclass
+class Ensemble:
+    "Finished runs predicting together: the mean of their probabilities, at `thresholds` (`threshold_source` says how they were set)."
+    members: list[Experiment]
+    thresholds: np.ndarray
+    threshold_source: str
+    @property
+    def path(self) -> Path: return self.members[0].path             # the first member's folder: its split for `evaluate`
+    @property
+    def record(self) -> dict: return self.members[0].record
+    @property
+    def config(self) -> dict: return self.members[0].config
+    @property
+    def precision(self) -> str: return self.members[0].precision
+    @property
+    def channels_last(self) -> bool: return self.members[0].channels_last
+    @property
+    def model(self) -> nn.Module: return self.members[0].model
+    def __repr__(self):
+        return (f"Ensemble({len(self.members)} runs: {', '.join(m.path.name for m in self.members)}; thresholds "
+                f"{np.round(self.thresholds, 3).tolist()} ({self.threshold_source}))")
+
+FINISHED = ("completed", "early_stopped")
+
+def run_folders(spec:str|os.PathLike|Sequence) -> list[Path]:
+    "The run folders `spec` names: run folders, and folders holding runs (their finished runs, sorted); a string may join several with commas."
+    items = [s.strip() for s in spec.split(",") if s.strip()] if isinstance(spec, str) else [spec] if isinstance(spec, os.PathLike) else list(spec)
+    out = []
+    for item in map(Path, items):
+        if (item/"results.json").is_file(): out.append(item); continue
+        if not item.is_dir(): raise FileNotFoundError(f"experiment: {item} is not a run folder or a folder of runs")
+        runs = sorted(d for d in item.iterdir() if (d/"results.json").is_file() and read_record(d).get("status") in FINISHED)
+        if not runs: raise FileNotFoundError(f"experiment: {item} holds no finished run (no subfolder with a completed results.json)")
+        out += runs
+    if not out: raise ConfigError("experiment: no run given")
+    return out
+
+def _shared_valid(members:Sequence[Experiment]) -> bool:
+    "Whether every member was validated on the same images (identical `split.csv` valid rows)."
+    def valid(m):
+        sp = m.path/"split.csv"
+        return tuple(sorted(pd.read_csv(sp).query("split == 'valid'").ImageId)) if sp.is_file() else None
+    first = valid(members[0])
+    return first is not None and all(valid(m) == first for m in members[1:])
+
+def ensemble_thresholds(members:Sequence[Experiment]) -> tuple[np.ndarray, str]:
+    "Thresholds re-tuned on the mean of the members' validation probabilities when they share a validation split, else the mean of theirs."
+    cols = [f"prob_c{c}" for c in CLASSES]
+    tuned = all((m.record.get("thresholds") or {}).get("tuned") is not None for m in members)
+    if tuned and _shared_valid(members) and all((m.path/"predictions.csv").is_file() for m in members):
+        vals = [pd.read_csv(m.path/"predictions.csv").query("split == 'valid'").sort_values("ImageId") for m in members]
+        probs = np.mean([v[cols].to_numpy() for v in vals], axis=0)
+        default = float(members[0].config["metrics"]["threshold"])
+        return tune_thresholds(vals[0][list(CLASS_COLS)].to_numpy(), probs, default=default), "re-tuned on the shared validation split"
+    return np.mean([m.thresholds for m in members], axis=0), "mean of the members'"
+
+def load_ensemble(spec, weights:str="best", device:str|torch.device="cpu") -> Experiment|Ensemble:
+    "The `Experiment` of one run, or the `Ensemble` of several (`run_folders(spec)`), each with `weights` (best or final)."
+    paths = run_folders(spec)
+    if len(paths) == 1: return load_experiment(paths[0], weights, device)
+    if weights not in ("best", "final"): raise ConfigError(f"weights: an ensemble takes best or final (each run's own), got {weights!r}")
+    members = [load_experiment(p, weights, device) for p in paths]
+    return Ensemble(members, *ensemble_thresholds(members))
+
+def describe_models(exp:Experiment|Ensemble) -> str:
+    "What predicts, in a few words: the weights file, or the ensemble's size and threshold source."
+    if isinstance(exp, Ensemble): return f"an ensemble of {len(exp.members)} runs ({exp.members[0].weights.name.split('_epoch')[0]} weights; thresholds {exp.threshold_source})"
+    return exp.weights.name
 
 # %% ../nbs/15_inference.ipynb #c38e4cc0
 ImageError = ImageProblem   # the one error type for an image that cannot be used (labels.ImageProblem), under inference's name
@@ -150,9 +222,20 @@ def predict_setting(exp:Experiment, precision:str="run", device:str|torch.device
     p = resolve_precision(precision, device)
     return p, p != "fp32"
 
-def predict(exp:Experiment, images, bs:int=8, tta="none", num_workers:int=0, device:str|torch.device|None=None,
+def _predict_ensemble(ens:Ensemble, images, **kwargs) -> pd.DataFrame:
+    "Every member's predictions, their probabilities averaged, at the ensemble's thresholds; an image any member could not read is an error."
+    tables = [predict(m, images, **kwargs) for m in ens.members]
+    cols = [f"prob_c{c}" for c in CLASSES]
+    probs = np.mean([t[cols].to_numpy(dtype=float) for t in tables], axis=0)
+    errors = [next((e for e in es if e), "") for es in zip(*(t.error for t in tables))]
+    probs[np.array([bool(e) for e in errors])] = np.nan
+    return prediction_table(tables[0].ImageId.tolist(), probs, ens.thresholds, errors)
+
+def predict(exp:Experiment|Ensemble, images, bs:int=8, tta="none", num_workers:int=0, device:str|torch.device|None=None,
             precision:str="run", expected:tuple[int,int]|None=SHAPE, progress:bool=True) -> pd.DataFrame:
     "Predict `images` (folder, file or paths): one row per image with `prob_c1..4`, 0/1 `class_1..4`, `classes` and `error`."
+    if isinstance(exp, Ensemble):
+        return _predict_ensemble(exp, images, bs=bs, tta=tta, num_workers=num_workers, device=device, precision=precision, expected=expected, progress=progress)
     paths = image_paths(images)
     device = torch.device(device or next(exp.model.parameters()).device)
     precision, channels_last = predict_setting(exp, precision, device)
@@ -198,8 +281,12 @@ def score_images(exp:Experiment, images_dir:str|os.PathLike, labels:pd.DataFrame
     for col in CLASS_COLS: preds[f"true_{col}"] = labels.loc[names, col].to_numpy()
     return preds, metrics
 
-def evaluate(exp:Experiment, split:str="test", **kwargs) -> tuple[pd.DataFrame, dict]:
+def evaluate(exp:Experiment|Ensemble, split:str="test", **kwargs) -> tuple[pd.DataFrame, dict]:
     "Predict the run's `split` (train/valid/test, from `split.csv`) and score it: (predictions with true labels, metrics)."
+    if isinstance(exp, Ensemble) and not all((m.path/"split.csv").is_file() and pd.read_csv(m.path/"split.csv").equals(pd.read_csv(exp.path/"split.csv"))
+                                             for m in exp.members):
+        raise ConfigError("split: the ensemble's runs do not share one split (k-fold members each hold out their own); "
+                          "score them with images=<folder> labels=<train.csv> instead")
     sp = exp.path/"split.csv"
     if not sp.is_file(): raise FileNotFoundError(f"{exp.path}: no split.csv (a run of an older version?)")
     rows = pd.read_csv(sp)
@@ -212,7 +299,7 @@ def evaluate(exp:Experiment, split:str="test", **kwargs) -> tuple[pd.DataFrame, 
 @dataclass
 class PredictArgs:
     "The options of `severstal_predict`."
-    experiment: str|None = option(None, "the run folder (required)")
+    experiment: str|None = option(None, "the run folder (required); several joined by commas, or a multirun/k-fold folder, predict as an ensemble")
     images: str|None = option(None, "a folder of images or one image (or give split instead)")
     split: str|None = option(None, "instead of images: test, valid or train of the run's own data, scored against its labels")
     labels: str|None = option(None, "with images=<folder>: a train.csv (either Kaggle format) to score its images against")
@@ -224,6 +311,33 @@ class PredictArgs:
     device: str = option("auto", "auto (CUDA if available), cpu or cuda")
     precision: str = option("run", "run (as the run evaluated: its thresholds' probabilities), auto, fp32, bf16 or fp16")
     overwrite: bool = option(False, "let out= replace a file of a run's own record (predictions.csv, split.csv, ...)")
+    pseudo_labels: str|None = option(None, "with images=: a new folder to write the confident images to (train.csv + train_images/), for data.extra")
+    pseudo_low: float = option(0.05, "pseudo_labels: an image is confident when every class is below this ...")
+    pseudo_high: float = option(0.95, "... or above this (then it is a defect)")
+
+def confident(probs:np.ndarray, low:float=0.05, high:float=0.95) -> np.ndarray:
+    "Which rows of `probs` are confident: every class's probability above `high` or below `low` (and none missing)."
+    probs = np.asarray(probs, dtype=float)
+    if not 0 < low < high < 1: raise ConfigError(f"pseudo_low and pseudo_high: need 0 < low < high < 1, got {low} and {high}")
+    return ~np.isnan(probs).any(1) & ((probs > high) | (probs < low)).all(1)
+
+def write_pseudo_labels(preds:pd.DataFrame, paths:Sequence[Path], out:str|os.PathLike, low:float=0.05, high:float=0.95,
+                        csv_name:str="train.csv", images:str="train_images") -> pd.DataFrame:
+    """Write the confident rows of `preds` (images at `paths`, in order) as a Kaggle-layout folder `out` -- `train.csv` and copies of
+    the images in `train_images/` -- for `data.extra`; returns the rows written. A class above `high` is a defect; a classifier knows
+    no mask, so its `EncodedPixels` covers the whole image (mask-aware augmentations then treat the whole image as the defect)."""
+    out = Path(out)
+    if (out/csv_name).exists(): raise ConfigError(f"pseudo_labels: {out} already holds a {csv_name}; give a new folder")
+    cols = [f"prob_c{c}" for c in CLASSES]
+    keep = confident(preds[cols].to_numpy(dtype=float), low, high)
+    (out/images).mkdir(parents=True, exist_ok=True)
+    rows, whole = [], f"1 {SHAPE[0] * SHAPE[1]}"
+    for (_, r), src in zip(preds[keep].iterrows(), np.asarray(paths, dtype=object)[keep]):
+        shutil.copy2(src, out/images/r.ImageId)
+        rows += [(r.ImageId, c, whole) for c in CLASSES if r[f"prob_c{c}"] > high]
+    with atomic_write(out/csv_name) as f:                 # last: a folder without its train.csv is not a data set
+        pd.DataFrame(rows, columns=["ImageId", "ClassId", "EncodedPixels"]).to_csv(f, index=False)
+    return preds[keep]
 
 RUN_FILES = ("results.json", "predictions.csv", "split.csv", "history.csv", "learning_curves.png", "model_final.pt")
 
@@ -246,22 +360,30 @@ def _predict(argv:Sequence[str]) -> int:
     if a.labels is not None and (a.images is None or not Path(a.images).is_dir()):
         raise ConfigError("labels: goes with images=<folder> (the folder its image names are in)")
     parse_tta(a.tta)
+    if a.pseudo_labels is not None:
+        if a.images is None: raise ConfigError("pseudo_labels: goes with images=<folder> (the unlabelled images to label)")
+        confident(np.zeros((0, len(CLASSES))), a.pseudo_low, a.pseudo_high)
+        if (Path(a.pseudo_labels)/"train.csv").exists(): raise ConfigError(f"pseudo_labels: {a.pseudo_labels} already holds a train.csv; give a new folder")
     if a.device not in ("auto", "cpu", "cuda"): raise ConfigError(f"device: must be auto, cpu or cuda, got {a.device!r}")
     if a.device == "cuda" and not torch.cuda.is_available(): raise ConfigError("device: cuda asked for, but no CUDA device is available")
     out = check_out(a.out, a.overwrite)                  # before any image is read: a bad path must not throw the work away
     device = "cuda" if a.device == "cuda" or (a.device == "auto" and torch.cuda.is_available()) else "cpu"
-    exp = load_experiment(a.experiment, a.weights, device=device)
+    exp = load_ensemble(a.experiment, a.weights, device=device)
     precision, _ = predict_setting(exp, a.precision, device)
     kw = dict(bs=a.batch_size, tta=a.tta, num_workers=a.num_workers, precision=a.precision)
     if a.split is not None: preds, metrics = evaluate(exp, a.split, **kw)
     elif a.labels is not None: preds, metrics = score_images(exp, a.images, read_labels(a.labels, a.images), **kw)
     else: preds, metrics = predict(exp, a.images, **kw), None
     with atomic_write(out) as f: preds.to_csv(f, index=False, float_format="%.7g")
+    if a.pseudo_labels is not None:
+        kept = write_pseudo_labels(preds, image_paths(a.images), a.pseudo_labels, a.pseudo_low, a.pseudo_high)
+        print(f"pseudo-labels: {len(kept)} of {len(preds)} images confident (every class < {a.pseudo_low:g} or > {a.pseudo_high:g}) -> "
+              f"{Path(a.pseudo_labels)/'train.csv'}; train on them with data.extra={a.pseudo_labels}")
     with atomic_write(out.with_name(f"{out.stem}_presence.csv")) as f: presence_table(preds).to_csv(f, index=False)
     bad = preds[preds.error != ""]
     for e in bad.error: print(f"severstal_predict: skipped {e}", file=sys.stderr)
     n_ok = len(preds) - len(bad)
-    print(f"{n_ok} of {len(preds)} images predicted with {exp.weights.name} ({precision}, tta={a.tta}) -> {out}")
+    print(f"{n_ok} of {len(preds)} images predicted with {describe_models(exp)} ({precision}, tta={a.tta}) -> {out}")
     if precision != exp.precision: print(f"note: the run evaluated in {exp.precision} and tuned its thresholds there; {precision} moves "
                                           "probabilities slightly, so images near a threshold may change class", file=sys.stderr)
     print("predicted positives: " + ", ".join(f"class {c} {int(preds[col].sum())}" for c, col in zip(CLASSES, CLASS_COLS)))

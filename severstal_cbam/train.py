@@ -33,7 +33,7 @@ from .callbacks import (AutocastPrecision, BestCheckpoint, DivergenceStop, Early
 from .rle import SHAPE
 from .core import (CLASSES, CLASS_COLS, ConfigError, DataError, SeverstalError, UnknownNameError, atomic_write,
                                  run_command, seed_everything)
-from .data import DECODERS, SAMPLERS, build_dataloaders, load_dataset, test_dataloader
+from .data import DECODERS, SAMPLERS, build_dataloaders, load_dataset, test_dataloader, with_paths
 from .distributed import DataParallelTrainer, alone, broadcast_object, init_distributed, is_main_process, main_first
 from .labels import class_counts, read_annotations, validate_dataset
 from .losses import loss_from_config
@@ -108,12 +108,13 @@ def validate_config(cfg:DictConfig) -> None:
     check("data.max_skipped", isinstance(d.max_skipped, (int, float)) and 0 <= d.max_skipped <= 1, f"must be a share in [0, 1], got {d.max_skipped!r}")
     check("data.image_size", d.image_size is None or (OmegaConf.is_list(d.image_size) and len(d.image_size) == 2 and
           all(_is_int(v) and v >= 32 for v in d.image_size)), f"must be null or [height, width], each a whole number >= 32, got {d.image_size!r}")
+    size = SHAPE if d.image_size is None or not OmegaConf.is_list(d.image_size) else tuple(d.image_size)
     check("data.train_crop", d.get("train_crop") is None or (OmegaConf.is_list(d.train_crop) and len(d.train_crop) == 2 and
-          all(_is_int(v) and 32 <= v <= m for v, m in zip(d.train_crop, SHAPE))),
-          f"must be null or [height, width], whole numbers from 32 up to {SHAPE[0]} and {SHAPE[1]}, got {d.get('train_crop')!r}")
-    check("data.train_crop", d.get("train_crop") is None or d.image_size is None, "crops full-resolution images; it cannot be combined with data.image_size")
+          all(_is_int(v) and 32 <= v <= m for v, m in zip(d.train_crop, size))),
+          f"must be null or [height, width], whole numbers from 32 up to the image size {size[0]}x{size[1]}, got {d.get('train_crop')!r}")
     check("data.crop_keeps_defect", d.get("crop_keeps_defect", False) in (True, False), f"must be true or false, got {d.get('crop_keeps_defect')!r}")
     check("data.sampler", d.get("sampler", "shuffle") in SAMPLERS, f"must be one of {', '.join(SAMPLERS)}, got {d.get('sampler')!r}")
+    check("data.extra", d.get("extra") is None or Path(str(d.extra)).expanduser().is_dir(), f"folder not found: {d.get('extra')}")
     check("data.decoder", d.get("decoder", "pil") in DECODERS, f"must be one of {', '.join(DECODERS)}, got {d.get('decoder')!r}")
     check("data.num_workers", d.num_workers == "auto" or (_is_int(d.num_workers) and d.num_workers >= 0), f"must be auto or a count >= 0, got {d.num_workers!r}")
     check("data.pin_memory", d.get("pin_memory", "auto") in ("auto", True, False), f"must be auto, true or false, got {d.get('pin_memory')!r}")
@@ -306,11 +307,13 @@ def log_start(cfg:DictConfig, run:Run) -> None:
     log.info("environment: " + json.dumps(environment()))
 
 # %% ../nbs/14_train.ipynb #5f1e0a02
-def _write_split(path:Path, labels:pd.DataFrame, splits:tuple) -> None:
-    "Atomically write `ImageId,split` for the `(train, valid, test)` index arrays."
+def _write_split(path:Path, labels:pd.DataFrame, splits:tuple, extra:pd.DataFrame|None=None) -> None:
+    "Atomically write `ImageId,split` for the `(train, valid, test)` index arrays, and `extra` (`data.extra`) images as `extra`."
     names = np.empty(len(labels), dtype=object)
     for name, idx in zip(("train", "valid", "test"), splits): names[np.asarray(idx, dtype=int)] = name
-    with atomic_write(path) as f: pd.DataFrame({"ImageId": labels["ImageId"].to_numpy(), "split": names}).to_csv(f, index=False)
+    df = pd.DataFrame({"ImageId": labels["ImageId"].to_numpy(), "split": names})
+    if extra is not None: df = pd.concat([df, pd.DataFrame({"ImageId": extra["ImageId"].to_numpy(), "split": "extra"})])
+    with atomic_write(path) as f: df.to_csv(f, index=False)
 
 def _pred_table(rows:pd.DataFrame, probs:np.ndarray, split:str) -> pd.DataFrame:
     "`ImageId`, `split`, the probabilities `prob_c1..prob_c4` and the true `class_1..class_4` of `rows`."
@@ -342,6 +345,7 @@ class RunData:
     dls: DataLoaders
     loader: dict
     skipped: list
+    extra: pd.DataFrame|None = None
 
 def _checked_data(cfg:DictConfig, main:bool) -> tuple[Path, bool, list[dict]]:
     "The data folder (the synthetic set generated, the real sample unpacked into the cache once), whether it is synthetic, and the images to skip."
@@ -362,6 +366,15 @@ def check_skipped(labels:pd.DataFrame, kept:pd.DataFrame, skipped:list[dict], ma
         raise DataError(f"data.on_bad_images=skip would leave out {len(skipped)} of {len(labels)} images, more than data.max_skipped="
                         f"{max_share:g} of them (e.g. {eg}): fix the files, or raise data.max_skipped")
 
+def _extra_rows(cfg:DictConfig, labels:pd.DataFrame, main:bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "`data.extra`: the rows (with their image paths) and annotations of a Kaggle-layout folder of more training images, e.g. pseudo-labels."
+    p = Path(cfg.data.extra).expanduser()
+    if cfg.data.validate and main: _bad_images(validate_dataset(p, cfg.data.csv, cfg.data.images), "error")
+    rows, images_dir = load_dataset(p, cfg.data.csv, cfg.data.images)
+    if both := sorted(set(rows.ImageId) & set(labels.ImageId)):
+        raise DataError(f"data.extra: {len(both)} image(s) of {p} are also in the labelled set (e.g. {both[0]}); an extra image must be new")
+    return with_paths(rows, images_dir), read_annotations(p/cfg.data.csv)
+
 def prepare_data(cfg:DictConfig, run:Run) -> RunData:
     "Stage 2: the data set (rank 0 generates and validates it first), its stratified split (written to `split.csv`) and the DataLoaders."
     path, synthetic, skipped = broadcast_object(main_first(lambda: _checked_data(cfg, run.main)))   # rank 0's findings hold everywhere
@@ -374,18 +387,22 @@ def prepare_data(cfg:DictConfig, run:Run) -> RunData:
                                    "; ".join(f"{s['image']} ({s['problem']})" for s in skipped[:10]) + (" ..." if len(skipped) > 10 else ""))
     y = labels[list(CLASS_COLS)].to_numpy()
     splits = stratified_split(y, cfg.data.split_strategy, seed=run.seed, fold=int(cfg.data.fold))   # every rank: the same seed, the same split
-    if run.main: _write_split(run.path/"split.csv", labels, splits)
+    extra, ann = None, read_annotations(path/cfg.data.csv)
+    if cfg.data.get("extra"):
+        extra, extra_ann = _extra_rows(cfg, labels, run.main)                           # training split only
+        ann = pd.concat([ann, extra_ann], ignore_index=True)
+    if run.main: _write_split(run.path/"split.csv", labels, splits, extra)
     loader = loader_options(cfg.data, run.device, run.world)
     if run.main:
         log.info(f"data: {path} ({'synthetic, ' if synthetic else ''}{len(labels)} images); {cfg.data.split_strategy} split "
-                 + "/".join(str(len(s)) for s in splits) + " train/valid/test")
+                 + "/".join(str(len(s)) for s in splits) + " train/valid/test" + (f", {len(extra)} extra training images from {cfg.data.extra}" if extra is not None else ""))
         log.debug(f"loader: {loader}, batch size {cfg.data.batch_size}, image size {cfg.data.image_size or 'full'}")
     dls = build_dataloaders(labels, images_dir, splits, bs=int(cfg.data.batch_size), **loader, augment=OmegaConf.to_container(cfg.augment),
                             device=run.device, image_size=None if cfg.data.image_size is None else tuple(cfg.data.image_size),
                             seed=run.seed + rank_distrib(),         # augmentation streams: reproducible, different per rank
-                            annotations=read_annotations(path/cfg.data.csv), train_crop=cfg.data.get("train_crop"),
+                            annotations=ann, extra=extra, train_crop=cfg.data.get("train_crop"),
                             crop_keeps_defect=bool(cfg.data.get("crop_keeps_defect", False)), sampler=cfg.data.get("sampler", "shuffle"))
-    return RunData(path, synthetic, labels, images_dir, y, splits, dls, loader, skipped)
+    return RunData(path, synthetic, labels, images_dir, y, splits, dls, loader, skipped, extra)
 
 def _human(n:int) -> str: return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e3 else str(n)
 
@@ -437,6 +454,8 @@ def open_record(cfg:DictConfig, run:Run, data:RunData, learn:Learner) -> dict:
                      "class_counts": class_counts(data.labels).to_dict(), "skipped_images": data.skipped,
                      "split_strategy": cfg.data.split_strategy,
                      "split_sizes": {n: int(len(s)) for n, s in zip(("train", "valid", "test"), data.splits)},
+                     **({"extra": {"path": str(cfg.data.extra), "images": len(data.extra),
+                                   "class_counts": class_counts(data.extra).to_dict()}} if data.extra is not None else {}),
                      "split_class_counts": {n: dict(zip(CLASS_COLS, data.y[s].sum(0).tolist())) for n, s in zip(("train", "valid", "test"), data.splits)}},
             "class_frequencies": dict(zip(CLASS_COLS, y_train.mean(0).round(6).tolist())),
             "alpha": loss.alpha.tolist() if getattr(loss, "alpha", None) is not None else None,
