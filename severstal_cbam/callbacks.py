@@ -164,7 +164,7 @@ class WeightEMA(Callback):
     "An exponential moving average of the weights (timm's `ModelEmaV3`) after every optimiser step; validation, checkpoints and `apply()` use it."
     order = 5
     def __init__(self, decay:float=0.99, state:dict|None=None):
-        if not 0 < decay < 1: raise ConfigError(f"training.ema must be a decay in (0, 1) or null, got {decay!r}")
+        if not 0 < decay < 1: raise ConfigError(f"training.ema: must be null or a decay in (0, 1), got {decay!r}")
         self.decay, self.state, self.ema, self._trained = decay, state, None, None
     def before_fit(self):
         if self.ema is not None: return                          # a second fit (after the frozen epochs) continues the same average
@@ -204,7 +204,7 @@ def mix_callback(mixup:float=0., cutmix:float=0.) -> Callback|None:
     if mixup and cutmix: raise ConfigError("training.mixup and training.cutmix: use one of them (both are > 0)")
     for name, a in (("mixup", mixup), ("cutmix", cutmix)):
         if a is not None and (isinstance(a, bool) or not isinstance(a, (int, float)) or a < 0):
-            raise ConfigError(f"training.{name} must be a Beta alpha >= 0 (0: off), got {a!r}")
+            raise ConfigError(f"training.{name}: must be a Beta alpha >= 0 (0: off), got {a!r}")
     return MultiLabelMixUp(float(mixup)) if mixup else MultiLabelCutMix(float(cutmix)) if cutmix else None
 
 # %% ../nbs/13_callbacks.ipynb #12dd1e8a
