@@ -114,9 +114,9 @@ def run_folders(spec:str|os.PathLike|Sequence) -> list[Path]:
     out = []
     for item in map(Path, items):
         if (item/"results.json").is_file(): out.append(item); continue
-        if not item.is_dir(): raise FileNotFoundError(f"experiment: {item} is not a run folder or a folder of runs")
+        if not item.is_dir(): raise FileNotFoundError(f"experiment: {item} is not an experiment folder (nor a folder of runs)")
         runs = sorted(d for d in item.iterdir() if (d/"results.json").is_file() and read_record(d).get("status") in FINISHED)
-        if not runs: raise FileNotFoundError(f"experiment: {item} holds no finished run (no subfolder with a completed results.json)")
+        if not runs: raise FileNotFoundError(f"experiment: {item} is not an experiment folder (no results.json) and holds no finished run")
         out += runs
     if not out: raise ConfigError("experiment: no run given")
     return out
