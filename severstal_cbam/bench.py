@@ -4,8 +4,9 @@
 
 # %% ../nbs/17_bench.ipynb #a7ad59fd
 from __future__ import annotations
-import os, platform, statistics, sys, threading, time
+import os, platform, statistics, sys, tempfile, threading, time
 from dataclasses import dataclass, asdict
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -19,8 +20,8 @@ from .record import write_json
 
 # %% auto #0
 __all__ = ['TRAIN_FLOPS_PER_FORWARD', 'GOALS', 'count_flops', 'matmul_peak', 'Setting', 'resolve_setting', 'PeakMemory',
-           'bench_model', 'bench_models', 'bench_decode', 'bench_data', 'bench_epoch', 'headline', 'run_bench',
-           'profile_step', 'format_table', 'BenchArgs', 'main']
+           'bench_model', 'plain_loop', 'bench_models', 'bench_decode', 'bench_data', 'bench_epoch', 'bench_deploy',
+           'headline', 'goal_met', 'run_bench', 'profile_step', 'format_table', 'BenchArgs', 'main']
 
 # %% ../nbs/17_bench.ipynb #ea2b31e3
 def count_flops(model:nn.Module, x:torch.Tensor) -> int:
@@ -132,12 +133,27 @@ class _Case:
         _sync(self.device)
         return time.perf_counter() - t0
 
+def plain_loop(model_name:str, bs:int, size:tuple[int,int], device:torch.device):
+    "The reference: a training step written out plainly (fp32, AdamW, BCE) on its own model and batch; returns a function timing one step."
+    torch.manual_seed(0)
+    model = bench_model(model_name).to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    x, y = torch.randn(bs, 3, *size, device=device), (torch.rand(bs, len(CLASSES), device=device) < 0.3).float()
+    def step() -> float:
+        _sync(device); t0 = time.perf_counter()
+        nn.functional.binary_cross_entropy_with_logits(model(x), y).backward()
+        opt.step(); opt.zero_grad()
+        _sync(device)
+        return time.perf_counter() - t0
+    return step
+
 def _stats(times:list[float], bs:int) -> dict:
     return {"min_s": min(times), "median_s": statistics.median(times), "img_s": bs / min(times), "img_s_median": bs / statistics.median(times)}
 
 def bench_models(models:list[str], settings:list[str], bs:int=2, size:tuple[int,int]=(256, 1600), repeats:int=3,
-                 device:str|torch.device="cpu", memory:bool=True) -> list[dict]:
-    "Per (model, setting): train and inference images/s (min and median over interleaved repeats), FLOPs, FLOP/s, peak memory."
+                 device:str|torch.device="cpu", memory:bool=True, reference:bool=True) -> list[dict]:
+    """Per (model, setting): train and inference images/s (min and median over interleaved repeats), FLOPs, FLOP/s, peak memory;
+    with `reference`, a last row for `plain_loop` on the first model (setting `plain loop`), timed in the same training rounds."""
     device = torch.device(device)
     resolved = {s: resolve_setting(s, device) for s in settings}
     cases = {(m, s): _Case(m, s, bs, size, device) for m in models for s in dict.fromkeys(resolved.values())}
@@ -153,8 +169,13 @@ def bench_models(models:list[str], settings:list[str], bs:int=2, size:tuple[int,
         if memory:
             with PeakMemory(device) as pm: c.train_step()
             rows[(m, s)]["peak_train_mem_mib"] = round(pm.peak / 2**20, 1)
+    plain = plain_loop(models[0], bs, size, device) if reference else None
+    if plain: plain()                                                            # its warm-up
+    ref = []
     for _ in range(repeats):                                                     # interleaved: every case once per round
         for k, c in cases.items(): rows[k]["train"].append(c.train_step())
+        if plain: ref.append(plain())
+    for _ in range(repeats):                                                     # then inference, in rounds of its own
         for k, c in cases.items(): rows[k]["infer"].append(c.infer_step())
     out = []
     for k, r in rows.items():
@@ -165,6 +186,8 @@ def bench_models(models:list[str], settings:list[str], bs:int=2, size:tuple[int,
     for s_name, s in resolved.items():                                           # every asked-for name, aliases included
         for r in out:
             if Setting(**{f: r[f] for f in Setting.__dataclass_fields__}) == s: r.setdefault("asked_as", []).append(s_name)
+    if ref: out.append({"model": models[0], "setting": "plain loop", "asked_as": ["plain loop"], "batch_size": bs, "size": list(size),
+                        **{f"train_{a}": b for a, b in _stats(ref, bs).items()}})
     return out
 
 # %% ../nbs/17_bench.ipynb #ea933c53
@@ -238,10 +261,56 @@ def bench_epoch(model_name:str, setting:str="default", n_images:int=16, bs:int=2
     return {"model": model_name, "setting": s.name, "num_workers": num_workers, "images": len(dls.train) * bs, "timed_images": clock.n,
             "seconds": clock.secs, "img_s": clock.n / clock.secs}
 
+# %% ../nbs/17_bench.ipynb #3b43a85f
+def _torch_engine(dep:nn.Module, setting:Setting):
+    "A function running `dep` (an `export.Deployable`) on a uint8 batch in `setting` (precision, layout), without gradients."
+    dep = dep.to(memory_format=torch.channels_last if setting.channels_last else torch.contiguous_format)
+    cast = (torch.autocast("cpu", enabled=False) if setting.precision == "fp32" else
+            torch.autocast("cpu", dtype=torch.bfloat16 if setting.precision == "bf16" else torch.float16))
+    def run(x:np.ndarray):
+        t = torch.from_numpy(x)
+        if setting.channels_last: t = t.contiguous(memory_format=torch.channels_last)
+        with torch.no_grad(), cast: return dep(t)
+    return run
+
+def bench_deploy(model_name:str, batches=(1, 8), size=(256, 1600), repeats:int=3, calibration=(), quantizations=("static", "dynamic"),
+                 workdir=None) -> list[dict]:
+    "Inference images/s on the CPU per engine and batch size -- PyTorch fp32 and default, onnxruntime fp32 and int8 -- with each file's MiB."
+    if workdir is None:                                                          # the files are removed afterwards
+        with tempfile.TemporaryDirectory(prefix="severstal_bench_") as d: return bench_deploy(model_name, batches, size, repeats, calibration, quantizations, d)
+    from severstal_cbam.export import Deployable, export_onnx, quantize_onnx
+    from severstal_cbam.inference import ONNX_INPUT, ONNX_OUTPUT, load_onnx, onnx_metadata
+    seed_everything(0)
+    d = Path(workdir)
+    model = bench_model(model_name).eval()
+    torch.save(model.state_dict(), d/"model.pt")
+    f32 = export_onnx(model, d/"model.onnx", tuple(size), onnx_metadata([0.5] * len(CLASSES), tuple(size)))
+    files = {"onnxruntime fp32": f32, **{f"onnxruntime int8 ({q})": quantize_onnx(f32, d/f"model.int8.{q}.onnx", q, calibration, tuple(size))
+                                         for q in quantizations}}
+    default = resolve_setting("default", "cpu")
+    engines = {"torch fp32": (_torch_engine(Deployable(model), Setting()), d/"model.pt")}
+    if default != Setting(): engines[f"torch default ({default.name})"] = (_torch_engine(Deployable(model), default), d/"model.pt")
+    for name, f in files.items():
+        sess = load_onnx(f).session
+        engines[name] = ((lambda x, sess=sess: sess.run([ONNX_OUTPUT], {ONNX_INPUT: x})[0]), f)
+    rows = []
+    for bs in batches:
+        x = np.random.default_rng(0).integers(0, 256, (bs, 3, *size), dtype=np.uint8)
+        times = {k: [] for k in engines}
+        for run, _ in engines.values(): run(x)                                    # warm-up
+        for _ in range(repeats):
+            for k, (run, _) in engines.items():
+                t0 = time.perf_counter(); run(x); times[k].append(time.perf_counter() - t0)
+        rows += [{"engine": k, "batch_size": bs, **{f"infer_{a}": b for a, b in _stats(t, bs).items()}, "file_mib": engines[k][1].stat().st_size / 2**20}
+                 for k, t in times.items()]
+    if default == Setting():                                                     # the default is fp32 here: one measurement, both names
+        rows += [{**r, "engine": "torch default (= fp32)"} for r in rows if r["engine"] == "torch fp32"]
+    return rows
+
 # %% ../nbs/17_bench.ipynb #9a59871f
 def headline(rows:list[dict], epoch:dict|None=None, gc:dict|None=None, peak_fp32:float|None=None,
-             cbam:str="convnext_tiny_cbam", plain:str="convnext_tiny") -> dict:
-    "The four goal ratios (and the gradient-checkpointing saving) from `bench_models` rows and the other measurements."
+             cbam:str="convnext_tiny_cbam", plain:str="convnext_tiny", deploy:list[dict]|None=None) -> dict:
+    "The goal ratios (and the gradient-checkpointing saving) from `bench_models` rows (the plain loop's among them) and the other measurements."
     def row(model, asked):
         for r in rows:
             if r["model"] == model and asked in r.get("asked_as", [r["setting"]]): return r
@@ -251,12 +320,24 @@ def headline(rows:list[dict], epoch:dict|None=None, gc:dict|None=None, peak_fp32
          "default_vs_fp32_train_speedup": cd["train_img_s"] / pf["train_img_s"] if cd and pf else None,
          "train_flop_utilization": cf["train_flop_s"] / peak_fp32 if cf and peak_fp32 else None,
          "epoch_vs_model_only": epoch["img_s"] / cd["train_img_s"] if epoch and cd else None}
+    ref = row(cbam, "plain loop")
+    h["bench_vs_plain_train"] = cf["train_img_s"] / ref["train_img_s"] if cf and ref else None
+    if deploy:
+        b = max(r["batch_size"] for r in deploy)
+        rate = {r["engine"]: r["infer_img_s"] for r in deploy if r["batch_size"] == b}
+        h["int8_vs_torch_fp32_infer"] = rate["onnxruntime int8 (static)"] / rate["torch fp32"] if "onnxruntime int8 (static)" in rate else None
     if gc: h["grad_checkpointing_memory_saving"] = 1 - gc["with"] / gc["without"] if gc.get("without") else None
     return h
 
 # %% ../nbs/17_bench.ipynb #68388b44
 GOALS = {"cbam_vs_plain_train_ratio": 0.97, "default_vs_fp32_train_speedup": 1.65, "train_flop_utilization": 0.65,
-         "epoch_vs_model_only": 0.95, "grad_checkpointing_memory_saving": 0.40}
+         "epoch_vs_model_only": 0.95, "bench_vs_plain_train": (0.95, 1.05), "int8_vs_torch_fp32_infer": 2.0,
+         "grad_checkpointing_memory_saving": 0.40}   # a number: at least; a pair: within
+
+def goal_met(value:float|None, goal) -> bool|None:
+    "Whether `value` meets `goal` (a number: at least it; a `(low, high)` pair: within it); None when not measured."
+    if value is None: return None
+    return goal[0] <= value <= goal[1] if isinstance(goal, (tuple, list)) else value >= goal
 
 def _gc_memory(model:str, bs:int, size, device) -> dict:
     out = {}
@@ -269,10 +350,10 @@ def _gc_memory(model:str, bs:int, size, device) -> dict:
 
 def run_bench(models=("convnext_tiny_cbam", "convnext_tiny"), settings=("fp32", "default"), bs:int=2, size=(256, 1600),
               repeats:int=3, device:str|None=None, gc_batch:int=6, epoch_images:int=16, data_images:int=16, cache_dir=None,
-              workers:tuple|None=None, log=print) -> dict:
+              workers:tuple|None=None, deploy_batches:tuple|None=(1, 8), log=print) -> dict:
     """Everything the bench measures, in one process: the record `severstal_bench` writes. One fastai epoch per
     DataLoader worker count in `workers` (default: the library's `auto` choice and one alternative); the headline
-    uses the library's choice."""
+    uses the library's choice. `deploy_batches` (None: skip) are the batch sizes of the deployment table (`bench_deploy`, CPU)."""
     from severstal_cbam.train import load_config, loader_options
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     auto_workers = loader_options(load_config([]).data, device)["num_workers"]
@@ -285,7 +366,9 @@ def run_bench(models=("convnext_tiny_cbam", "convnext_tiny"), settings=("fp32", 
     if device.type == "cuda" or cpu_has_bf16(): peaks["bf16"] = matmul_peak(torch.bfloat16, device)
     log(f"models {list(models)} x settings {list(settings)} at {size[0]}x{size[1]}, batch {bs}, {repeats} interleaved repeats ...")
     rows = bench_models(list(models), list(settings), bs, tuple(size), repeats, device)
-    for r in rows: r["flop_utilization"] = r["train_flop_s"] / peaks.get(r["precision"], peaks["fp32"])
+    peaks["fp32"] = max(peaks["fp32"], matmul_peak(torch.float32, device))        # again after the rounds: the VM's speed drifts, the peak is its best
+    for r in rows:
+        if "train_flop_s" in r: r["flop_utilization"] = r["train_flop_s"] / peaks.get(r["precision"], peaks["fp32"])
     log("JPEG readers ..."); decode = bench_decode(data_images, 3, cache_dir)
     log("data pipeline ..."); data = bench_data(data_images, bs, 0, cache_dir)
     epochs = []
@@ -293,10 +376,23 @@ def run_bench(models=("convnext_tiny_cbam", "convnext_tiny"), settings=("fp32", 
         log(f"one fastai epoch, {w} DataLoader worker(s) ..."); epochs.append(bench_epoch(models[0], "default", epoch_images, bs, device, cache_dir, w))
     epoch = epochs[0]                                                              # the library's choice
     log(f"gradient checkpointing memory at batch {gc_batch} ..."); gc = _gc_memory(models[0], gc_batch, tuple(size), device)
-    h = headline(rows, epoch, gc, peaks["fp32"], cbam=models[0], plain=models[1] if len(models) > 1 else models[0])
-    return {"headline": h, "goals": {k: {"goal": g, "value": h.get(k), "met": None if h.get(k) is None else h[k] >= g} for k, g in GOALS.items()},
+    deploy = _deploy(models[0], deploy_batches, size, repeats, data_images, cache_dir, log)
+    h = headline(rows, epoch, gc, peaks["fp32"], cbam=models[0], plain=models[1] if len(models) > 1 else models[0], deploy=deploy)
+    return {"headline": h, "goals": {k: {"goal": g, "value": h.get(k), "met": goal_met(h.get(k), g)} for k, g in GOALS.items()},
             "environment": env, "matmul_peak_flop_s": peaks, "models": rows, "decode": decode, "data_pipeline": data, "epoch": epoch, "epochs": epochs,
-            "grad_checkpointing_mib": gc, "seconds": round(time.time() - t0, 1)}
+            "grad_checkpointing_mib": gc, "deploy": deploy, "seconds": round(time.time() - t0, 1)}
+
+def _deploy(model:str, batches, size, repeats:int, n_images:int, cache_dir, log) -> list[dict]|None:
+    "The deployment table, its static int8 calibrated on the bench's synthetic images; None when skipped or the onnx extra is missing."
+    if not batches: return None
+    from severstal_cbam.data import load_dataset
+    from severstal_cbam.synthetic import synthetic_dataset
+    labels, images_dir = load_dataset(synthetic_dataset(n_images, 0, cache_dir))
+    log(f"deployment: {model} inference at batch {', '.join(map(str, batches))}, PyTorch and onnxruntime ...")
+    try: return bench_deploy(model, tuple(batches), tuple(size), repeats, [images_dir/n for n in labels.ImageId[:8]])
+    except ConfigError as e:
+        if "pip install" not in str(e): raise
+        log(f"deployment: skipped ({e})"); return None
 
 # %% ../nbs/17_bench.ipynb #9f0f11e2
 def profile_step(model_name:str, setting:str="default", bs:int=2, size=(256, 1600), device:str|torch.device="cpu",
@@ -320,11 +416,15 @@ def format_table(res:dict) -> str:
     lines = ["headline (goal):"]
     for k, v in res["goals"].items():
         val = "n/a" if v["value"] is None else f"{v['value']:.3f}"
-        lines.append(f"  {k:34s} {val:>7s}  (>= {v['goal']})  {'met' if v['met'] else 'MISSED' if v['met'] is False else ''}")
+        goal = f"{v['goal'][0]}-{v['goal'][1]}" if isinstance(v["goal"], (tuple, list)) else f">= {v['goal']}"
+        lines.append(f"  {k:34s} {val:>7s}  ({goal})  {'met' if v['met'] else 'MISSED' if v['met'] is False else ''}")
     lines.append("matmul peak: " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in res["matmul_peak_flop_s"].items()))
     lines.append(f"{'model':22s} {'setting':10s} {'train img/s':>11s} {'(median)':>9s} {'infer img/s':>11s} {'GFLOP/img fwd':>13s} "
                  f"{'train GFLOP/s':>13s} {'util':>5s} {'peak MiB':>9s}")
     for r in res["models"]:
+        if r["setting"] == "plain loop":
+            lines.append(f"{r['model']:22s} {'plain loop':10s} {r['train_img_s']:11.3f} {r['train_img_s_median']:9.3f}   <- reference: fp32, written out by hand")
+            continue
         lines.append(f"{r['model']:22s} {r['setting']:10s} {r['train_img_s']:11.3f} {r['train_img_s_median']:9.3f} {r['infer_img_s']:11.3f} "
                      f"{r['flops_fwd_per_img'] / 1e9:13.1f} {r['train_flop_s'] / 1e9:13.1f} {r['flop_utilization']:5.2f} {r.get('peak_train_mem_mib', float('nan')):9.0f}")
     d, e, g = res["data_pipeline"], res["epoch"], res["grad_checkpointing_mib"]
@@ -335,6 +435,9 @@ def format_table(res:dict) -> str:
         lines.append(f"fastai epoch ({ep['model']}, {ep['setting']}, {ep['num_workers']} workers): {ep['img_s']:.3f} img/s"
                      + ("  <- library default, in the headline" if ep is e or ep == e else ""))
     lines.append(f"grad checkpointing: peak {g['without']:.0f} MiB -> {g['with']:.0f} MiB")
+    if res.get("deploy"):
+        lines.append(f"deployment, {res['models'][0]['model']} inference on the CPU (img/s; file MiB):")
+        for r in res["deploy"]: lines.append(f"  {r['engine']:28s} batch {r['batch_size']:2d}  {r['infer_img_s']:8.3f} img/s  {r['file_mib']:7.1f} MiB")
     lines.append(f"({res['seconds']:.0f} s)")
     return "\n".join(lines)
 
@@ -345,10 +448,11 @@ class BenchArgs:
     settings: list[str] = option(["fp32", "default"], "default, fp32, bf16 or fp16, each optionally +cl (channels last) and +compile")
     workers: list[int]|None = option(None, "DataLoader worker counts to time a fastai epoch with, besides the library's choice")
     batch_size: int|None = option(None, "images per step (null: 2 with quick, else 6)")
-    repeats: int|None = option(None, "interleaved repeats of every case (null: 2 with quick, else 5)")
+    repeats: int|None = option(None, "interleaved repeats of every case (null: 3 with quick, else 5)")
     size: list[int] = option([256, 1600], "[height, width] of the images")
     device: str|None = option(None, "cpu or cuda (null: CUDA if available)")
-    quick: bool = option(False, "batch 2, 2 repeats, 8-image epoch and data sets: about 3 minutes on a 2-core CPU")
+    quick: bool = option(False, "batch 2, 3 repeats, 8-image epoch and data sets: about 6 minutes on a 2-core CPU")
+    deploy: list[int]|None = option([1, 8], "batch sizes of the deployment table (PyTorch vs onnxruntime fp32/int8 inference); null: skip")
     json: str|None = option(None, "write the full record to this file")
     profile: str|None = option(None, "instead: profile training steps of the first model in this setting (e.g. fp32, bf16+cl)")
 
@@ -359,9 +463,9 @@ def _bench(argv) -> None:
     if a.profile:
         dev = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
         print(profile_step(a.models[0], a.profile, a.batch_size or 2, tuple(a.size), dev)); return
-    bs, rep = a.batch_size or (2 if a.quick else 6), a.repeats or (2 if a.quick else 5)
+    bs, rep = a.batch_size or (2 if a.quick else 6), a.repeats or (3 if a.quick else 5)
     n = 8 if a.quick else 32
-    res = run_bench(a.models, a.settings, bs, tuple(a.size), rep, a.device, epoch_images=n, data_images=n, workers=a.workers,
+    res = run_bench(a.models, a.settings, bs, tuple(a.size), rep, a.device, epoch_images=n, data_images=n, workers=a.workers, deploy_batches=a.deploy,
                     log=lambda m: print(m, file=sys.stderr, flush=True))
     print(format_table(res))
     if a.json: write_json(a.json, res); print(f"wrote {a.json}")

@@ -4,10 +4,11 @@
 
 # %% ../nbs/15_inference.ipynb #1c68bede
 from __future__ import annotations
-import os, shutil, sys
+import json, os, shutil, sys
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,11 +28,11 @@ from .record import load_checkpoint, read_record, write_json
 from .rle import SHAPE
 
 # %% auto #0
-__all__ = ['FINISHED', 'ImageError', 'TTA_FLIPS', 'PRECISIONS', 'RUN_FILES', 'Experiment', 'load_experiment', 'Ensemble',
-           'run_folders', 'ensemble_thresholds', 'load_ensemble', 'describe_models', 'load_image', 'parse_tta',
-           'image_paths', 'predict_probs', 'predict_setting', 'predict', 'prediction_table', 'presence_table',
-           'score_images', 'evaluate', 'PredictArgs', 'confident', 'write_pseudo_labels', 'check_out', 'predict_cli',
-           'main']
+__all__ = ['FINISHED', 'ONNX_INPUT', 'ONNX_OUTPUT', 'ImageError', 'TTA_FLIPS', 'PRECISIONS', 'RUN_FILES', 'Experiment',
+           'load_experiment', 'Ensemble', 'run_folders', 'ensemble_thresholds', 'load_ensemble', 'describe_models',
+           'onnx_metadata', 'OnnxModel', 'load_onnx', 'load_image', 'parse_tta', 'image_paths', 'predict_probs',
+           'predict_setting', 'predict', 'prediction_table', 'presence_table', 'score_images', 'split_images',
+           'evaluate', 'PredictArgs', 'confident', 'write_pseudo_labels', 'check_out', 'predict_cli', 'main']
 
 # %% ../nbs/15_inference.ipynb #8c460607
 @dataclass
@@ -150,8 +151,65 @@ def load_ensemble(spec, weights:str="best", device:str|torch.device="cpu") -> Ex
 
 def describe_models(exp:Experiment|Ensemble) -> str:
     "What predicts, in a few words: the weights file, or the ensemble's size and threshold source."
+    if isinstance(exp, OnnxModel): return f"{exp.file.name} (onnxruntime)"
     if isinstance(exp, Ensemble): return f"an ensemble of {len(exp.members)} runs ({exp.members[0].weights.name.split('_epoch')[0]} weights; thresholds {exp.threshold_source})"
     return exp.weights.name
+
+# %% ../nbs/15_inference.ipynb #e11e0021
+ONNX_INPUT, ONNX_OUTPUT = "image", "probs"
+
+def onnx_metadata(thresholds, image_size=None, decoder:str="pil", source:str|os.PathLike|None=None, **extra) -> dict[str, str]:
+    "The metadata of an exported model as ONNX stores it (JSON strings): classes, `thresholds`, `image_size`, `decoder`, source run, and any `extra`."
+    meta = {"classes": list(CLASSES), "thresholds": [float(t) for t in thresholds],
+            "image_size": None if image_size is None else [int(v) for v in image_size], "decoder": decoder,
+            "source_run": None if source is None else str(Path(source).resolve()), **extra}
+    return {k: json.dumps(v) for k, v in meta.items()}
+
+@dataclass
+class OnnxModel:
+    "An exported model file run by onnxruntime, with what its metadata says: thresholds, input size, JPEG decoder, source run."
+    file: Path
+    session: Any
+    thresholds: np.ndarray
+    image_size: tuple[int, int]|None
+    decoder: str
+    metadata: dict
+    @property
+    def path(self) -> Path:
+        "The run it was exported from (for `evaluate`): the file's own folder when that is a run folder, else the recorded source run."
+        for p in (self.file.parent, self.metadata.get("source_run")):
+            if p and (Path(p)/"results.json").is_file(): return Path(p)
+        raise FileNotFoundError(f"{self.file}: the run it was exported from ({self.metadata.get('source_run')}) is not here; "
+                                "score images with images=<folder> labels=<train.csv> instead")
+    @property
+    def record(self) -> dict: return read_record(self.path)
+    @property
+    def config(self) -> dict: return self.record["config"]
+    @property
+    def precision(self) -> str: return "int8" if self.metadata.get("quantization") else "fp32"
+    def __repr__(self):
+        return f"OnnxModel({self.file.name}: {self.precision}, thresholds {np.round(self.thresholds, 3).tolist()}, from {self.metadata.get('source_run')})"
+
+def _first_line(e:BaseException) -> str: return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+def load_onnx(file:str|os.PathLike, threads:int|None=None) -> OnnxModel:
+    "Open the ONNX file `severstal_export` wrote in an onnxruntime CPU session (`threads`: its intra-op threads) and read its metadata."
+    file = Path(file)
+    if not file.is_file(): raise FileNotFoundError(f"model: no such file: {file}")
+    try: import onnxruntime as ort
+    except ImportError: raise ConfigError("model: predicting from an ONNX file needs onnxruntime: pip install 'severstal_cbam[onnx]'") from None
+    opts = ort.SessionOptions(); opts.log_severity_level = 3          # errors only: no optimizer chatter on stderr
+    if threads: opts.intra_op_num_threads = threads
+    try: session = ort.InferenceSession(str(file), opts, providers=["CPUExecutionProvider"])
+    except Exception as e: raise CheckpointError(f"{file}: not a readable ONNX model ({_first_line(e)})") from None
+    try:
+        meta = {k: json.loads(v) for k, v in session.get_modelmeta().custom_metadata_map.items()}
+        thresholds, size = np.asarray(meta["thresholds"], dtype=float), meta["image_size"]
+        if [i.name for i in session.get_inputs()] != [ONNX_INPUT] or len(thresholds) != len(CLASSES): raise ValueError("inputs")
+    except (KeyError, ValueError, TypeError):
+        raise CheckpointError(f"{file}: not a model severstal_export wrote (no thresholds and image_size in its metadata, "
+                              f"or inputs other than {ONNX_INPUT!r})") from None
+    return OnnxModel(file, session, thresholds, None if size is None else tuple(size), meta.get("decoder", "pil"), meta)
 
 # %% ../nbs/15_inference.ipynb #c38e4cc0
 ImageError = ImageProblem   # the one error type for an image that cannot be used (labels.ImageProblem), under inference's name
@@ -231,26 +289,40 @@ def _predict_ensemble(ens:Ensemble, images, **kwargs) -> pd.DataFrame:
     probs[np.array([bool(e) for e in errors])] = np.nan
     return prediction_table(tables[0].ImageId.tolist(), probs, ens.thresholds, errors)
 
-def predict(exp:Experiment|Ensemble, images, bs:int=8, tta="none", num_workers:int=0, device:str|torch.device|None=None,
-            precision:str="run", expected:tuple[int,int]|None=SHAPE, progress:bool=True) -> pd.DataFrame:
-    "Predict `images` (folder, file or paths): one row per image with `prob_c1..4`, 0/1 `class_1..4`, `classes` and `error`."
-    if isinstance(exp, Ensemble):
-        return _predict_ensemble(exp, images, bs=bs, tta=tta, num_workers=num_workers, device=device, precision=precision, expected=expected, progress=progress)
-    paths = image_paths(images)
+def _torch_predictor(exp:Experiment, device, precision:str, tta):
+    "A function from a uint8 image batch to probabilities (NumPy) by the run's PyTorch model, and the device it runs on."
     device = torch.device(device or next(exp.model.parameters()).device)
     precision, channels_last = predict_setting(exp, precision, device)
     model = exp.model.to(device).eval()
     model = model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     mean, std = (torch.tensor(s, device=device).view(1, 3, 1, 1) for s in imagenet_stats)
+    def run(x):
+        x = (x.to(device, non_blocking=True).float() / 255 - mean) / std
+        if channels_last: x = x.contiguous(memory_format=torch.channels_last)
+        return predict_probs(model, x, tta, precision).cpu().numpy()
+    return run, device
+
+def _onnx_predictor(m:OnnxModel, tta):
+    "The same from an exported model: onnxruntime on the uint8 batch (normalisation is in the graph), TTA flips in NumPy."
+    views = parse_tta(tta)
+    def run(x):
+        x = x.numpy()
+        return np.mean([m.session.run([ONNX_OUTPUT], {ONNX_INPUT: np.ascontiguousarray(np.flip(x, d)) if d else x})[0] for d in views], 0)
+    return run, torch.device("cpu")
+
+def predict(exp:Experiment|Ensemble|OnnxModel, images, bs:int=8, tta="none", num_workers:int=0, device:str|torch.device|None=None,
+            precision:str="run", expected:tuple[int,int]|None=SHAPE, progress:bool=True) -> pd.DataFrame:
+    "Predict `images` (folder, file or paths): one row per image with `prob_c1..4`, 0/1 `class_1..4`, `classes` and `error`."
+    if isinstance(exp, Ensemble):
+        return _predict_ensemble(exp, images, bs=bs, tta=tta, num_workers=num_workers, device=device, precision=precision, expected=expected, progress=progress)
+    paths = image_paths(images)
+    run, device = _onnx_predictor(exp, tta) if isinstance(exp, OnnxModel) else _torch_predictor(exp, device, precision, tta)
     dl = torch.utils.data.DataLoader(_Images(paths, exp.image_size, expected, exp.decoder), batch_size=bs, num_workers=num_workers,
                                      collate_fn=_collate, pin_memory=device.type == "cuda")
     probs, errors = np.full((len(paths), len(CLASSES)), np.nan, dtype=np.float32), [""] * len(paths)
-    for idx, x, errs in progress_bar(dl, display=progress, leave=False):
+    for idx, x, errs in progress_bar(dl, leave=False) if progress else dl:   # fastprogress prints a bar character even with display=False
         for i, e in errs: errors[i] = e
-        if x is None: continue
-        x = (x.to(device, non_blocking=True).float() / 255 - mean) / std
-        if channels_last: x = x.contiguous(memory_format=torch.channels_last)
-        probs[idx] = predict_probs(model, x, tta, precision).cpu().numpy()
+        if x is not None: probs[idx] = run(x)
     return prediction_table([p.name for p in paths], probs, exp.thresholds, errors)
 
 def prediction_table(names:Sequence[str], probs:np.ndarray, thresholds, errors:Sequence[str]|None=None) -> pd.DataFrame:
@@ -281,25 +353,30 @@ def score_images(exp:Experiment, images_dir:str|os.PathLike, labels:pd.DataFrame
     for col in CLASS_COLS: preds[f"true_{col}"] = labels.loc[names, col].to_numpy()
     return preds, metrics
 
-def evaluate(exp:Experiment|Ensemble, split:str="test", **kwargs) -> tuple[pd.DataFrame, dict]:
-    "Predict the run's `split` (train/valid/test, from `split.csv`) and score it: (predictions with true labels, metrics)."
-    if isinstance(exp, Ensemble) and not all((m.path/"split.csv").is_file() and pd.read_csv(m.path/"split.csv").equals(pd.read_csv(exp.path/"split.csv"))
-                                             for m in exp.members):
-        raise ConfigError("split: the ensemble's runs do not share one split (k-fold members each hold out their own); "
-                          "score them with images=<folder> labels=<train.csv> instead")
+def split_images(exp:Experiment|Ensemble|OnnxModel, split:str="test") -> tuple[Path, Path, list[str]]:
+    "The run's images folder, its labels file, and the names of its `split` images (from `split.csv`)."
     sp = exp.path/"split.csv"
     if not sp.is_file(): raise FileNotFoundError(f"{exp.path}: no split.csv (a run of an older version?)")
     rows = pd.read_csv(sp)
     if split not in set(rows.split): raise ConfigError(f"split: must be one of {sorted(set(rows.split))}, got {split!r}")
     data, root = exp.config["data"], Path(exp.record["data"]["path"])
-    images_dir = root/data["images"]
-    return score_images(exp, images_dir, read_labels(root/data["csv"], images_dir), rows.ImageId[rows.split == split].tolist(), **kwargs)
+    return root/data["images"], root/data["csv"], rows.ImageId[rows.split == split].tolist()
+
+def evaluate(exp:Experiment|Ensemble|OnnxModel, split:str="test", **kwargs) -> tuple[pd.DataFrame, dict]:
+    "Predict the run's `split` (train/valid/test, from `split.csv`) and score it: (predictions with true labels, metrics)."
+    if isinstance(exp, Ensemble) and not all((m.path/"split.csv").is_file() and pd.read_csv(m.path/"split.csv").equals(pd.read_csv(exp.path/"split.csv"))
+                                             for m in exp.members):
+        raise ConfigError("split: the ensemble's runs do not share one split (k-fold members each hold out their own); "
+                          "score them with images=<folder> labels=<train.csv> instead")
+    images_dir, csv, names = split_images(exp, split)
+    return score_images(exp, images_dir, read_labels(csv, images_dir), names, **kwargs)
 
 # %% ../nbs/15_inference.ipynb #4ad0d3fc
 @dataclass
 class PredictArgs:
     "The options of `severstal_predict`."
-    experiment: str|None = option(None, "the run folder (required); several joined by commas, or a multirun/k-fold folder, predict as an ensemble")
+    experiment: str|None = option(None, "the run folder; several joined by commas, or a multirun/k-fold folder, predict as an ensemble")
+    model: str|None = option(None, "instead of experiment: a model file severstal_export wrote (model.onnx, model.int8.onnx), run by onnxruntime")
     images: str|None = option(None, "a folder of images or one image (or give split instead)")
     split: str|None = option(None, "instead of images: test, valid or train of the run's own data, scored against its labels")
     labels: str|None = option(None, "with images=<folder>: a train.csv (either Kaggle format) to score its images against")
@@ -355,7 +432,10 @@ def check_out(out:str|os.PathLike, overwrite:bool=False) -> Path:
 
 def _predict(argv:Sequence[str]) -> int:
     a = parse_args(PredictArgs, argv, "severstal_predict", "Predict images, or score a split, with a finished run.")
-    if a.experiment is None: raise ConfigError("experiment: required (experiment=<run folder>)")
+    if a.experiment is None and a.model is None: raise ConfigError("experiment: required (experiment=<run folder>, or model=<file.onnx>)")
+    if a.experiment is not None and a.model is not None: raise ConfigError("model: give experiment=<run folder> or model=<file.onnx>, not both")
+    if a.model is not None and (a.weights, a.precision, a.device) != ("best", "run", "auto"):
+        raise ConfigError("model: weights, precision and device go with experiment=; an exported model has its own (onnxruntime on the CPU)")
     if (a.images is None) == (a.split is None): raise ConfigError("give images=<folder or file> or split=test|valid|train (one of them)")
     if a.labels is not None and (a.images is None or not Path(a.images).is_dir()):
         raise ConfigError("labels: goes with images=<folder> (the folder its image names are in)")
@@ -368,8 +448,8 @@ def _predict(argv:Sequence[str]) -> int:
     if a.device == "cuda" and not torch.cuda.is_available(): raise ConfigError("device: cuda asked for, but no CUDA device is available")
     out = check_out(a.out, a.overwrite)                  # before any image is read: a bad path must not throw the work away
     device = "cuda" if a.device == "cuda" or (a.device == "auto" and torch.cuda.is_available()) else "cpu"
-    exp = load_ensemble(a.experiment, a.weights, device=device)
-    precision, _ = predict_setting(exp, a.precision, device)
+    exp = load_onnx(a.model) if a.model is not None else load_ensemble(a.experiment, a.weights, device=device)
+    precision = exp.precision if isinstance(exp, OnnxModel) else predict_setting(exp, a.precision, device)[0]
     kw = dict(bs=a.batch_size, tta=a.tta, num_workers=a.num_workers, precision=a.precision)
     if a.split is not None: preds, metrics = evaluate(exp, a.split, **kw)
     elif a.labels is not None: preds, metrics = score_images(exp, a.images, read_labels(a.labels, a.images), **kw)

@@ -1,7 +1,8 @@
 """The seams between commands. For every shipped config -- the default `train_config`, `--config-name quickstart`,
 `experiment=seed`, and every `model.norm` x `model.head_pool` -- a run trained by `severstal_train` is read back
 by `severstal_predict split=test`, which must reproduce the test probabilities in the run's own `predictions.csv`,
-and `show_attention` must draw for it. Runs are shrunk (ConvNeXt-atto + CBAM, 24 images at 64x400, one epoch);
+`show_attention` must draw for it, and `severstal_export`'s model.onnx, predicted by `severstal_predict model=`, must
+reproduce them too (within 1e-4, the export's parity tolerance). Runs are shrunk (ConvNeXt-atto + CBAM, 24 images at 64x400, one epoch);
 what is checked is that every architecture option survives the trip from config to checkpoint to a second command.
 
 Tolerance: 1e-5 when the run evaluated in fp32 (measured: 0.0), 2e-3 when it evaluated under bf16/fp16 autocast
@@ -53,6 +54,18 @@ def _check_attention(exp):
     plt.close(fig)
 
 
+def _check_onnx_round_trip(exp, shared, out):
+    "`severstal_export` writes the run's model.onnx; `severstal_predict model=` reproduces the run's test probabilities from it."
+    r = run([f"experiment={exp}", "parity_images=4"], shared, cmd=("severstal_export",))
+    assert "max |p_onnx - p_torch|" in r.stdout, r.stdout
+    run([f"model={exp/'model.onnx'}", "split=test", f"out={out/'onnx.csv'}"], shared, cmd=("severstal_predict",))
+    rec = json.loads((exp/"results.json").read_text())
+    ref = pd.read_csv(exp/"predictions.csv").query("split == 'test'").set_index("ImageId")
+    got = pd.read_csv(out/"onnx.csv", keep_default_na=False).set_index("ImageId").loc[ref.index]
+    diff = np.abs(got[PROBS].astype(float).to_numpy() - ref[PROBS].to_numpy()).max()
+    assert diff <= max(1e-4, _tolerance(rec)), f"{exp.name} (ONNX): max |diff| {diff:.3g}"
+
+
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory):
     "One folder, and one synthetic-data cache, for every run of this module."
@@ -95,6 +108,7 @@ def test_shipped_config_round_trip(shared, imagenet_file, name):
     if name == "quickstart": assert (rec["config"]["model"]["norm"], rec["config"]["model"]["head_pool"]) == ("batchnorm", "max")
     if name == "experiment=seed": _check_seed_preset(rec, exp, imagenet_file)
     _check_attention(exp)
+    _check_onnx_round_trip(exp, shared, out)
 
 
 @pytest.mark.slow

@@ -3,11 +3,14 @@ bad configs failing cleanly before any data is touched."""
 import json, os, subprocess, sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from cli_child import COMMANDS, run_command
 
+PROBS = [f"prob_c{c}" for c in (1, 2, 3, 4)]
 TINY = ["data.synthetic_images=30", "data.image_size=[64,400]", "model.name=convnext_atto_cbam", "data.batch_size=4",
         "training.early_stopping.enabled=false"]
 RESULT_KEYS = {"status", "experiment_dir", "config", "environment", "device", "precision", "channels_last", "seed", "data",
@@ -109,6 +112,21 @@ def test_full_resolution_smoke(tmp_path):
     (exp,) = experiments(tmp_path/"runs")
     res = check_run(exp, 1)
     assert res["config"]["data"]["image_size"] is None
+    # deployment at full resolution: fp32 + static int8 export, each predicting the run's test split from the file
+    r = run([f"experiment={exp}", "int8=true", "calibration_images=4"], tmp_path, cmd=("severstal_export",))
+    assert "max |p_onnx - p_torch|" in r.stdout and "max |p_int8 - p_torch|" in r.stdout, r.stdout
+    ref = pd.read_csv(exp/"predictions.csv").query("split == 'test'").set_index("ImageId")
+    for f in ("model.onnx", "model.int8.onnx"):
+        run([f"model={exp/f}", "split=test", f"out={tmp_path/f}.csv"], tmp_path, cmd=("severstal_predict",))
+        got = pd.read_csv(tmp_path/f"{f}.csv").set_index("ImageId").loc[ref.index, PROBS].to_numpy()
+        assert np.abs(got - ref[PROBS].to_numpy()).max() <= (1e-4 if f == "model.onnx" and res["precision"] == "fp32" else 0.1), (f, got, ref)
+    bad = tmp_path/"corrupt.onnx"                                             # a truncated copy: one line naming the file
+    bad.write_bytes((exp/"model.onnx").read_bytes()[:4096])
+    r = run([f"model={bad}", f"images={Path(res['data']['path'])/'train_images'}"], tmp_path, cmd=("severstal_predict",), check=False)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith(f"severstal_predict: error: {bad}: not a readable ONNX model"), r.stderr
+    r = run([f"experiment={tmp_path}"], tmp_path, cmd=("severstal_export",), check=False)
+    assert r.returncode == 2 and r.stderr.strip() == f"severstal_export: error: not an experiment folder: no results.json at {tmp_path/'results.json'}", r.stderr
 
 
 def test_unexpected_errors_keep_their_traceback(tmp_path):
