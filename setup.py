@@ -31,7 +31,8 @@ min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 tensorboard_requirements = (cfg.get('tensorboard_requirements') or '').split()
 onnx_requirements = (cfg.get('onnx_requirements') or '').split()
-dev_requirements = (cfg.get('dev_requirements') or '').split() + tensorboard_requirements + onnx_requirements
+search_requirements = (cfg.get('search_requirements') or '').split()
+dev_requirements = (cfg.get('dev_requirements') or '').split() + tensorboard_requirements + onnx_requirements + search_requirements
 
 setuptools.setup(
     name = cfg['lib_name'],
@@ -42,11 +43,11 @@ setuptools.setup(
         'Natural Language :: ' + cfg['language'].title(),
     ] + ['Programming Language :: Python :: '+o for o in py_versions[py_versions.index(min_python):]] + (['License :: ' + lic[1] ] if lic[1] else []),
     url = cfg['git_url'],
-    packages = setuptools.find_packages(),
+    packages = setuptools.find_namespace_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*', 'hydra_plugins.*']),   # hydra_plugins: the Optuna sweeper's entry (Hydra looks for plugins there)
     include_package_data = True,
     package_data = {cfg['lib_path']: ['conf/*.yaml', 'conf/**/*.yaml']},
     install_requires = requirements,
-    extras_require={ 'dev': dev_requirements, 'tensorboard': tensorboard_requirements, 'onnx': onnx_requirements },
+    extras_require={ 'dev': dev_requirements, 'tensorboard': tensorboard_requirements, 'onnx': onnx_requirements, 'search': search_requirements },
     dependency_links = cfg.get('dep_links','').split(),
     python_requires  = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),

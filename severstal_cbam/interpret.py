@@ -244,6 +244,18 @@ def _report(argv) -> int:
         print(cmp.to_string(index=False))
         if "ablation.md" in out: print("\n" + out["ablation.md"].read_text())
     print("wrote " + ", ".join(str(p) for p in out.values()))
+    if (Path(a.runs)/"optuna.db").is_file(): _report_search(Path(a.runs))
+
+def _report_search(folder:Path) -> None:
+    "The search's own report (`search.search_report`) for a folder that holds an Optuna study: trials, best command, plots."
+    from severstal_cbam.search import search_report
+    rep = search_report(folder)
+    print(f"\nsearch: {rep['trials']} trials ({', '.join(f'{n} {k.lower()}' for k, n in rep['states'].items())})")
+    if "best" in rep:
+        b = rep["best"]
+        print(f"best: trial {b['number']}, {b['monitor']} {b['value']:.4f}, {b['run_dir']}\n  {b['command']}")
+    if rep.get("importances"): print("importance: " + ", ".join(f"{k} {v:.2f}" for k, v in rep["importances"].items()))
+    print("wrote " + ", ".join(str(folder/f) for f in rep["files"]))
 
 def main(argv=None) -> None:
     "The `severstal_report` console script: `severstal_report runs=<folder> [split=test] [which=tuned]`."

@@ -672,7 +672,13 @@ def _claim_subdir(sweep_dir:str, name:str) -> str:
     "Resolver `severstal_sweep_subdir`: the name of the job folder claimed inside `sweep_dir`."
     return Path(_claim_once(str(Path(sweep_dir)/name))).name
 
+def _sweep_dir(output_dir:str, stamp:str, study:str|None=None) -> str:
+    """Resolver `severstal_sweep_dir`: a search's folder `<output_dir>/hparams_search/<study>` when the sweeper names a study (fixed:
+    the same command continues it), else a multirun folder claimed as `<output_dir>/multirun_<stamp>`."""
+    return str(Path(output_dir)/"hparams_search"/study) if study else _claim_once(str(Path(output_dir)/f"multirun_{stamp}"))
+
 OmegaConf.register_new_resolver("severstal_run_dir", _claim_once, replace=True)
+OmegaConf.register_new_resolver("severstal_sweep_dir", _sweep_dir, replace=True)
 OmegaConf.register_new_resolver("severstal_sweep_subdir", _claim_subdir, replace=True)
 
 # %% ../nbs/14_train.ipynb #e203e6c2
@@ -680,12 +686,28 @@ def _drop_empty_run_dir() -> None:
     "Remove Hydra's run folder of a config that failed before `train` opened a run: a run that never started leaves no experiment."
     if (d := _hydra_run_dir()) is not None: _drop_unstarted(d)
 
-def _run(cfg:DictConfig) -> None:
-    "Hydra's task: train, print the summary; the library's errors one line (exit 2), a diverged run exit 3, others their traceback (exit 1)."
+def _search_trial() -> bool:
+    "Whether this job is a trial of a search (`hparams_search=...`, a sweeper with `job_failures: record`): its failure is then the sweeper's to record."
+    from hydra.core.hydra_config import HydraConfig
+    try: sweeper = HydraConfig.get().sweeper
+    except ValueError: return False                  # not under Hydra: `train(cfg)` from Python
+    return sweeper.get("job_failures") == "record"
+
+def _run(cfg:DictConfig) -> float|None:
+    """Hydra's task: train, print the summary, return the run's best validation `training.monitor` value (the objective a
+    search reads); the library's errors one line (exit 2), a diverged run exit 3, others their traceback (exit 1). In a
+    search's trial a failure is raised for the sweeper to record, and a diverged run returns NaN."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    if _search_trial() and HydraConfig.get().mode == RunMode.RUN:
+        print("severstal_train: error: hparams_search: a search is a multirun: severstal_train -m hparams_search=...", file=sys.stderr)
+        _drop_empty_run_dir(); sys.exit(2)
+    record, failure = {}, []
     def job():
-        try: record = train(cfg)
-        except (SeverstalError, FileNotFoundError):
-            _drop_empty_run_dir(); raise
+        try: record.update(train(cfg))
+        except (SeverstalError, FileNotFoundError) as e:
+            failure.append(e); _drop_empty_run_dir(); raise
+        except Exception as e: failure.append(e); raise
         if is_main_process(): print("\n" + _summary(record))
         teardown_distrib()                          # leave the process group now: rank 0 may evaluate for long, nobody needs to wait
         if record["status"] == "diverged":
@@ -693,7 +715,12 @@ def _run(cfg:DictConfig) -> None:
                   "lower training.lr or use training.precision=fp32", file=sys.stderr)
             return 3
     StopOnSignal.install()                          # `kill`, `timeout`, a scheduler, Ctrl-C: the run records `interrupted`
-    if code := run_command("severstal_train", job): sys.exit(code)
+    code = run_command("severstal_train", job)
+    if _search_trial() and code not in (0, 130):      # a trial that failed: raised for the sweeper (Hydra's JobReturn) to record
+        if code == 3: return float("nan")           # diverged: the sweeper prunes the trial
+        raise RuntimeError(f"{type(failure[0]).__name__}: {failure[0]}" if failure else f"severstal_train exited with status {code}")
+    if code: sys.exit(code)
+    return (record.get("best") or {}).get("value")
 
 def train_help() -> str:
     "`severstal_train --help`: the override syntax, the presets, and every key of `train_config.yaml` with its default and comment."
@@ -703,13 +730,23 @@ def train_help() -> str:
     return ("usage: severstal_train [key=value ...] [--config-name quickstart] [-m key=a,b ...]\n"
             "Train and evaluate one run (or, with -m, one per combination), leaving an experiment folder.\n\n"
             f"presets: experiment=<{presets}>; named configs: --config-name quickstart\n"
+            f"searches (Optuna, with -m): hparams_search=<{', '.join(sorted(p.stem for p in (CONF_DIR/'hparams_search').glob('*.yaml')))}>\n"
             "Hydra's own options (multirun, shell completion, ...): severstal_train --hydra-help\n\n"
             "options (key: default  # meaning), from severstal_cbam/conf/train_config.yaml:\n" + keys)
+
+def _find_search_sweeper() -> None:
+    """Let Hydra find the Optuna sweeper's entry, `hydra_plugins/severstal_cbam_optuna` beside the package (see `search`), in an
+    editable install too: Hydra lists its plugins with `pkgutil`, which cannot list a package served by an editable install's import hook."""
+    try: import hydra_plugins
+    except ImportError: return
+    d = Path(__file__).resolve().parent.parent/"hydra_plugins"
+    if d.is_dir() and str(d) not in list(hydra_plugins.__path__): hydra_plugins.__path__.append(str(d))
 
 def main() -> None:
     "The `severstal_train` command: Hydra overrides in, an experiment folder out."
     if any(a in ("-h", "--help") for a in sys.argv[1:]): print(train_help()); sys.exit(0)
     import hydra
+    _find_search_sweeper()
     hydra.main(version_base=None, config_path=str(CONF_DIR.resolve()), config_name="train_config")(_run)()
 
 # %% ../nbs/14_train.ipynb #7757f76d
