@@ -16,6 +16,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .callbacks import cpu_has_bf16, resolve_precision
 from .core import CLASSES, ConfigError, option, parse_args, run_command, seed_everything
+from .inference import _autocast
 from .record import write_json
 
 # %% auto #0
@@ -265,8 +266,7 @@ def bench_epoch(model_name:str, setting:str="default", n_images:int=16, bs:int=2
 def _torch_engine(dep:nn.Module, setting:Setting):
     "A function running `dep` (an `export.Deployable`) on a uint8 batch in `setting` (precision, layout), without gradients."
     dep = dep.to(memory_format=torch.channels_last if setting.channels_last else torch.contiguous_format)
-    cast = (torch.autocast("cpu", enabled=False) if setting.precision == "fp32" else
-            torch.autocast("cpu", dtype=torch.bfloat16 if setting.precision == "bf16" else torch.float16))
+    cast = _autocast(torch.device("cpu"), setting.precision)                 # as `inference.predict` casts
     def run(x:np.ndarray):
         t = torch.from_numpy(x)
         if setting.channels_last: t = t.contiguous(memory_format=torch.channels_last)

@@ -10,6 +10,7 @@ from pathlib import Path
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 from fastai.vision.core import imagenet_stats
 from torch import nn
@@ -73,9 +74,9 @@ def run_metadata(exp:Experiment, **extra) -> dict[str, str]:
 # %% ../nbs/15a_export.ipynb #6d7f6c13
 PARITY_TOL = 1e-4   # the largest |p_onnx - p_torch| an fp32 export may show on the run's images
 
-def onnx_parity(exp:Experiment, model_file:str|os.PathLike, paths:Sequence[os.PathLike], bs:int=8) -> float:
-    "Max |probability difference| between `exp`'s PyTorch model (fp32) and the ONNX file on the images at `paths`."
-    ref = predict(exp, paths, bs=bs, precision="fp32", progress=False)
+def onnx_parity(exp:Experiment, model_file:str|os.PathLike, paths:Sequence[os.PathLike], bs:int=8, ref:pd.DataFrame|None=None) -> float:
+    "Max |probability difference| between `exp`'s PyTorch model (fp32; or its predictions `ref` of `paths`, made once for several files) and the ONNX file on the images at `paths`."
+    if ref is None: ref = predict(exp, paths, bs=bs, precision="fp32", progress=False)
     got = predict(load_onnx(model_file), paths, bs=bs, progress=False)
     cols = [f"prob_c{c}" for c in CLASSES]
     if (got.error != ref.error).any(): raise RuntimeError(f"the two engines disagree on which images can be read: {got.error.tolist()} vs {ref.error.tolist()}")
@@ -168,12 +169,13 @@ def export_run(a:ExportArgs, log=print) -> dict:
     images_dir, _, test = split_images(exp, "test")
     check = [images_dir/n for n in test[:a.parity_images]]
     res = {"fp32": {"file": str(export_onnx(exp.model, f32, exp.image_size or SHAPE, run_metadata(exp)))}}
-    if check: res["fp32"]["max_abs_diff"] = onnx_parity(exp, f32, check)
+    ref = predict(exp, check, precision="fp32", progress=False) if check else None      # PyTorch's side of both parities
+    if check: res["fp32"]["max_abs_diff"] = onnx_parity(exp, f32, check, ref=ref)
     log(f"{f32} ({f32.stat().st_size / 2**20:.1f} MiB): " + (f"max |p_onnx - p_torch| {res['fp32']['max_abs_diff']:.2g} on {len(check)} test images"
                                                               if check else "parity not measured (parity_images=0)"))
     if q8 is not None:
         quantize_onnx(f32, q8, a.quantization, calibration_paths(exp, a.calibration_images, exp.record.get("seed", 0)), exp.image_size, exp.decoder)
-        res["int8"] = {"file": str(q8), **({"max_abs_diff": onnx_parity(exp, q8, check)} if check else {})}
+        res["int8"] = {"file": str(q8), **({"max_abs_diff": onnx_parity(exp, q8, check, ref=ref)} if check else {})}
         log(f"{q8} ({q8.stat().st_size / 2**20:.1f} MiB, {a.quantization}): " +
             (f"max |p_int8 - p_torch| {res['int8']['max_abs_diff']:.3f} on {len(check)} test images" if check else "parity not measured"))
     res["parity_ok"] = res["fp32"].get("max_abs_diff", 0.0) <= PARITY_TOL

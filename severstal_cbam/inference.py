@@ -4,7 +4,7 @@
 
 # %% ../nbs/15_inference.ipynb #1c68bede
 from __future__ import annotations
-import json, os, shutil, sys
+import functools, json, os, shutil, sys
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Iterable, Sequence
@@ -181,8 +181,8 @@ class OnnxModel:
             if p and (Path(p)/"results.json").is_file(): return Path(p)
         raise FileNotFoundError(f"{self.file}: the run it was exported from ({self.metadata.get('source_run')}) is not here; "
                                 "score images with images=<folder> labels=<train.csv> instead")
-    @property
-    def record(self) -> dict: return read_record(self.path)
+    @functools.cached_property
+    def record(self) -> dict: return read_record(self.path)                       # read once per loaded file
     @property
     def config(self) -> dict: return self.record["config"]
     @property
