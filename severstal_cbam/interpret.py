@@ -20,12 +20,13 @@ from sklearn.metrics import precision_recall_curve, average_precision_score
 from .core import CLASSES, CLASS_COLS, CheckpointError, ConfigError, atomic_write, option, parse_args, run_command
 from .inference import Experiment, load_image
 from .record import flatten_config, plot_learning_curves, read_record
+from .sample import CLASS_COLORS
 from fastai.vision.core import imagenet_stats
 
 # %% auto #0
-__all__ = ['IGNORED_KEYS', 'attention_maps', 'show_attention', 'plot_history', 'run_predictions', 'confusion_counts', 'pr_curves',
-           'compare_experiments', 'plot_comparison', 'ablation_report', 'format_report', 'markdown_table',
-           'plot_ablation', 'write_report', 'ReportArgs', 'main']
+__all__ = ['IGNORED_KEYS', 'attention_maps', 'show_attention', 'attention_overlay', 'plot_history', 'plot_histories',
+           'run_predictions', 'confusion_counts', 'pr_curves', 'compare_experiments', 'plot_comparison',
+           'ablation_report', 'format_report', 'markdown_table', 'plot_ablation', 'write_report', 'ReportArgs', 'main']
 
 # %% ../nbs/16_interpret.ipynb #ec684dcc
 def _normalize(x:torch.Tensor) -> torch.Tensor:
@@ -73,10 +74,55 @@ def show_attention(exp:Experiment, paths:Sequence, true:np.ndarray|None=None, al
     fig.tight_layout()
     return fig
 
+# %% ../nbs/16_interpret.ipynb #eeeec8d5
+def _outline(mask:np.ndarray, width:int=2) -> np.ndarray:
+    "The pixels within about `width / 2` of the border of the 0/1 `mask`, on both sides (scipy's dilation minus its erosion; none along the image's edge)."
+    from scipy.ndimage import binary_dilation, binary_erosion
+    m, k = np.asarray(mask).astype(bool), max(1, width // 2)
+    if not m.any(): return m
+    return binary_dilation(m, iterations=k) & ~binary_erosion(m, iterations=k, border_value=1)
+
+def attention_overlay(image:np.ndarray, maps:dict[int, np.ndarray], masks:np.ndarray|None=None, alpha:float=0.5,
+                      cmap:str="jet", gap:int=6) -> np.ndarray:
+    "`(H, W, 3)` uint8 `image` with `masks` (`H x W x 4`) outlined, then one band per `maps` stage (`{stage: (H, W)}` in [0, 1]) blended in `cmap`; uint8, bands stacked with white gaps."
+    from matplotlib import colormaps
+    from matplotlib.colors import to_rgb
+    img = np.asarray(image, dtype=np.float32) / 255
+    if img.ndim != 3 or img.shape[2] != 3: raise ValueError(f"image: expected (H, W, 3), got {img.shape}")
+    outlined = img.copy()
+    if masks is not None:
+        for j, c in enumerate(CLASSES):
+            if masks[..., j].any(): outlined[_outline(masks[..., j])] = to_rgb(CLASS_COLORS[c])
+    bands = [outlined]
+    for s in sorted(maps):
+        heat = colormaps[cmap](np.clip(np.asarray(maps[s], dtype=np.float32), 0, 1))[..., :3]
+        band = (1 - alpha) * img + alpha * heat
+        if masks is not None: band[np.any(outlined != img, axis=-1)] = outlined[np.any(outlined != img, axis=-1)]
+        bands.append(band)
+    white = np.ones((gap, img.shape[1], 3), np.float32)
+    out = np.concatenate([b for band in bands for b in (band, white)][:-1])
+    return (out * 255).round().astype(np.uint8)
+
 # %% ../nbs/16_interpret.ipynb #7de1fde3
 def plot_history(run:str|os.PathLike|dict):
     "Training curves of a run (folder, results.json or record): `record.plot_learning_curves` -- loss, validation ROC AUC and F1 against minutes."
     return plot_learning_curves(read_record(run))
+
+def plot_histories(runs:Sequence, labels:Sequence[str]|None=None):
+    "Several runs' curves overlaid, one colour per run: validation loss, macro ROC AUC and macro F1 at the threshold against the epoch."
+    recs = [read_record(r) for r in runs]
+    labels = list(labels or [Path(r.get("experiment_dir") or f"run {i}").name for i, r in enumerate(recs)])
+    fig, axs = plt.subplots(1, 3, figsize=(15, 3.6))
+    for i, (rec, label) in enumerate(zip(recs, labels)):
+        hist = pd.DataFrame(rec.get("history") or [])
+        if hist.empty: continue                                          # not one epoch finished yet: nothing to draw
+        for ax, key in zip(axs, ("valid_loss", "auc_macro", "f1_macro")):
+            if key in hist: ax.plot(hist["epoch"] + 1, hist[key], "o-", color=f"C{i}", label=label)
+    for ax, title in zip(axs, ("validation loss", "validation ROC AUC (macro)", "validation F1 @ threshold (macro)")):
+        ax.set(xlabel="epoch", title=title)
+        if ax.lines: ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/16_interpret.ipynb #7eeb9c03
 def run_predictions(run:str|os.PathLike, split:str="test") -> tuple[np.ndarray, np.ndarray]:
@@ -119,13 +165,24 @@ IGNORED_KEYS = ("output_dir", "training.resume", "data.cache_dir")
 def _scores(rec:dict, split:str="test", which:str="tuned") -> dict:
     m = (rec.get(split) or {}).get(which) or {}
     row = {"macro_f1": (m.get("macro") or {}).get("f1"), "macro_auc": (m.get("macro") or {}).get("roc_auc")}
-    for c in CLASSES: row[f"f1_c{c}"] = ((m.get("per_class") or {}).get(str(c)) or {}).get("f1")
+    for key, name in (("f1", "f1"), ("roc_auc", "auc")):
+        for c in CLASSES: row[f"{name}_c{c}"] = ((m.get("per_class") or {}).get(str(c)) or {}).get(key)
     return row
 
-def compare_experiments(folder:str|os.PathLike, split:str="test", which:str="tuned") -> pd.DataFrame:
-    "One row per run below `folder`: differing config keys, status, best epoch, `split` scores (`tuned` or `threshold`), minutes."
-    paths = sorted(Path(folder).rglob("results.json"))
-    if not paths: raise FileNotFoundError(f"no results.json below {folder}")
+def _record_paths(runs:str|os.PathLike|Sequence) -> tuple[Path, list[Path]]:
+    "The folder names are relative to and the `results.json` files: every one below a folder, or those of a list of run folders."
+    if isinstance(runs, (str, os.PathLike)):
+        paths = sorted(Path(runs).rglob("results.json"))
+        if not paths: raise FileNotFoundError(f"no results.json below {runs}")
+        return Path(runs), paths
+    runs = [Path(r).resolve() for r in runs]
+    if not runs: raise ConfigError("runs: no run folder given")
+    if missing := [str(r) for r in runs if not (r/"results.json").is_file()]: raise FileNotFoundError(f"not an experiment folder (no results.json): {', '.join(missing)}")
+    return Path(os.path.commonpath([r.parent for r in runs])), [r/"results.json" for r in runs]
+
+def compare_experiments(folder:str|os.PathLike|Sequence, split:str="test", which:str="tuned") -> pd.DataFrame:
+    "One row per run below `folder` (or per run folder of a list): differing config keys, status, best epoch, `split` scores (`tuned` or `threshold`; F1 and ROC AUC, macro and per class), minutes."
+    folder, paths = _record_paths(folder)
     recs, rows = [], []
     for p in paths:
         try: recs.append((p, read_record(p)))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_train.ipynb #8c65f6df
 from __future__ import annotations
-import importlib.util, json, logging, math, os, shutil, sys, time, warnings
+import importlib.util, json, logging, math, os, shutil, sys, threading, time, warnings
 from contextlib import contextmanager
 from functools import partial
 from dataclasses import dataclass
@@ -57,10 +57,12 @@ __all__ = ['log', 'CONF_DIR', 'OPTIMIZERS', 'MONITORS', 'INT_KEYS', 'RESUME_MAY_
 # %% ../nbs/14_train.ipynb #3d28ffe3
 CONF_DIR = Path(severstal_cbam.__file__).parent/"conf"
 
+_COMPOSE = threading.Lock()     # Hydra's compose API is global state: one composition at a time (the web app composes from several threads)
+
 def load_config(overrides:list[str]|tuple=(), config_name:str="train_config") -> DictConfig:
-    "The training config with Hydra `overrides` applied (`['model.name=convnext_atto_cbam', ...]`), as the CLI sees it."
+    "The training config with Hydra `overrides` applied (`['model.name=convnext_atto_cbam', ...]`), as the CLI sees it; thread-safe."
     from hydra import compose, initialize_config_dir
-    with initialize_config_dir(config_dir=str(CONF_DIR.resolve()), version_base=None):
+    with _COMPOSE, initialize_config_dir(config_dir=str(CONF_DIR.resolve()), version_base=None):
         return compose(config_name=config_name, overrides=list(overrides))
 
 # %% ../nbs/14_train.ipynb #ec56fae3
