@@ -423,7 +423,8 @@ def _train_view(gr, roots:AppRoots, launcher:RunLauncher, refresh:float):
         if not st["running"] and st["returncode"] not in (0, None, 130): text += f" · the process exited with status {st['returncode']} (see its console)"
         return text, fig, "\n".join(st["console"][-40:]), key, *buttons
 
-    for c in inputs[1:]: c.change(_guarded(show_command, 2, 1), inputs, [command, message], show_progress="hidden")
+    for c in inputs[1:]:     # one queue for the form's events, in order: the command always shows the last change
+        c.change(_guarded(show_command, 2, 1), inputs, [command, message], show_progress="hidden", concurrency_id="form", concurrency_limit=1)
     recipe.change(_guarded(load_recipe, len(keys) + 2, len(keys) + 1), [recipe], [*fields.values(), command, message])
     launch_b.click(_guarded(launch, 1, 0), inputs, [message])
     stop_b.click(_guarded(stop, 1, 0), None, [message])
@@ -571,7 +572,7 @@ def main(argv=None) -> None:
     "The `severstal_app` command."
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("MPLBACKEND", "Agg")
-    signal.signal(signal.SIGTERM, _interrupt)
+    for s in (signal.SIGINT, signal.SIGTERM): signal.signal(s, _interrupt)   # SIGINT too: a background job (`&`) starts with it ignored
     argv = _dashed(sys.argv[1:] if argv is None else argv)
     summary = "A web app over the library: train (launch, watch, stop, resume), compare runs, inspect a model's predictions and attention."
     sys.exit(run_command("severstal_app", lambda: serve(parse_args(AppArgs, argv, "severstal_app", summary)) and None))

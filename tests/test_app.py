@@ -40,6 +40,7 @@ def app(tmp_path):
     _browser_or_skip()
     port, env = _free_port(), {**os.environ, "SEVERSTAL_CBAM_CACHE": str(tmp_path/"cache"), "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg"}
     (tmp_path/"data").mkdir()
+    # (started from a background job -- a shell's `&`, some CI runners -- it inherits SIGINT ignored: the app installs its own handler)
     proc = subprocess.Popen([sys.executable, "-c", "from severstal_cbam.app import main; main()", f"runs={tmp_path/'runs'}",
                              f"data={tmp_path/'data'}", "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     out, t0 = [], time.time()
@@ -52,7 +53,9 @@ def app(tmp_path):
     print(f"app started in {time.time() - t0:.1f} s")
     yield f"http://127.0.0.1:{port}/", tmp_path
     proc.send_signal(signal.SIGINT)
-    rest = proc.communicate(timeout=60)[0]
+    try: rest = proc.communicate(timeout=60)[0]
+    except subprocess.TimeoutExpired:
+        proc.kill(); pytest.fail(f"severstal_app did not stop within 60 s of SIGINT:\n{proc.communicate()[0][-3000:]}")
     assert proc.returncode == 0 and "severstal_app: stopped" in rest, rest
 
 
@@ -73,6 +76,7 @@ def _launch(page, extra):
 
 def _expect():
     from playwright.sync_api import expect
+    expect.set_options(timeout=30_000)        # CI runs this beside other tests on 2 cores: the page can take seconds to answer
     return expect
 
 
