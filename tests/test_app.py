@@ -114,17 +114,17 @@ def test_app_in_browser(app):
         expect(page.locator("#run-console textarea")).to_have_value(re.compile("test macro F1"))
         _shot(page, "train", tmp)
 
-        # a second run, another seed and 10 epochs: no launch beside it; stopped after its first epoch, resumed to its end
-        second = _launch(page, TINY + " seed=1 training.num_epochs=10")
+        # a second run, another seed and 6 epochs: no launch beside it; stopped after its first epoch, resumed to its end
+        second = _launch(page, TINY + " seed=1 training.num_epochs=6")
         expect(page.locator("#launch")).to_be_disabled(timeout=10_000)   # one run at a time (the server refuses too: the app notebook)
-        expect(page.locator("#run-status")).to_contain_text(re.compile(f"{second}: running · epoch [1-9]/10"), timeout=RUN_TIMEOUT)
+        expect(page.locator("#run-status")).to_contain_text(re.compile(f"{second}: running · epoch [1-5]/6"), timeout=RUN_TIMEOUT)
         page.locator("#stop").click()
         expect(page.locator("#train-message")).to_contain_text(f"stopped {second}", timeout=120_000)
         expect(page.locator("#train-message")).to_contain_text("its record says interrupted")
         expect(page.locator("#resume")).to_be_enabled(timeout=10_000)
         page.locator("#resume").click()
         expect(page.locator("#train-message")).to_contain_text(f"resuming {second}")
-        expect(page.locator("#run-status")).to_contain_text(f"{second}: completed · epoch 10/10", timeout=RUN_TIMEOUT)
+        expect(page.locator("#run-status")).to_contain_text(f"{second}: completed · epoch 6/6", timeout=RUN_TIMEOUT)
         assert len(list((tmp/"runs").glob("experiment_*"))) == 2                # the resume continued the run in its folder
         for i, name in enumerate((first, second)): shutil.copytree(tmp/"runs"/name, tmp/"runs"/"multirun_copy"/str(i))   # a multirun of the two
 
