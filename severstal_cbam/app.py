@@ -4,7 +4,7 @@
 
 # %% ../nbs/19_app.ipynb #4de6587c
 from __future__ import annotations
-import functools, os, re, shlex, signal, subprocess, sys, threading, time, traceback
+import functools, os, re, secrets, shlex, signal, subprocess, sys, threading, time, traceback
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +29,11 @@ from .rle import SHAPE
 from .train import CONF_DIR, load_config, validate_config
 
 # %% auto #0
-__all__ = ['RECIPES', 'FORM_KEYS', 'IMAGE_SIZES', 'THEME_FONTS', 'AppRoots', 'config_help', 'model_choices', 'augment_choices',
-           'recipe_config', 'form_values', 'form_overrides', 'train_command', 'check_data_folder', 'check_launch',
-           'resume_args', 'RunLauncher', 'run_status', 'list_runs', 'run_groups', 'true_masks', 'inspect_image',
-           'sample_available', 'build_app', 'AppArgs', 'serve', 'main']
+__all__ = ['RECIPES', 'FORM_KEYS', 'IMAGE_SIZES', 'APP_OWNED', 'PATH_KEYS', 'THEME_FONTS', 'LOOPBACK', 'AppRoots', 'config_help',
+           'model_choices', 'augment_choices', 'recipe_config', 'form_values', 'form_overrides', 'train_command',
+           'check_data_folder', 'settable_keys', 'check_overrides', 'check_paths', 'check_launch', 'resume_args',
+           'RunLauncher', 'run_status', 'list_runs', 'run_groups', 'true_masks', 'inspect_image', 'sample_available',
+           'build_app', 'AppArgs', 'HostCheck', 'allowed_hosts', 'app_login', 'serve', 'main']
 
 # %% ../nbs/19_app.ipynb #b39fc796
 def _inside(path:Path, root:Path) -> bool:
@@ -186,14 +187,56 @@ def check_data_folder(path:str|os.PathLike, roots:AppRoots, csv:str="train.csv",
     if missing: raise ConfigError(f"data.path: {path} is not a Kaggle-format folder: no {' and no '.join(missing)} in it")
     return p
 
+APP_OWNED = {"output_dir": "the app's runs folder (severstal_app runs=)", "training.resume": "the Resume button"}
+PATH_KEYS = ("data.path", "data.csv", "data.images", "data.extra", "data.cache_dir", "model.weights")   # keys naming a file or folder
+
+def settable_keys(cfg) -> set[str]:
+    "Every dotted key of the composed config `cfg` that holds a value (nested groups walked), less `APP_OWNED`: what the page may set."
+    out = set()
+    def walk(node, prefix):
+        for k, v in node.items():
+            if isinstance(v, dict) and v: walk(v, f"{prefix}{k}.")
+            else: out.add(f"{prefix}{k}")
+    walk(OmegaConf.to_container(cfg, resolve=False), "")
+    return out - set(APP_OWNED)
+
+_OVERRIDE = re.compile(r"([A-Za-z_][\w.]*)=(.*)", re.S)
+
+def check_overrides(overrides:Sequence[str], base) -> list[str]:
+    "`overrides` if each is `key=value` for a settable key of the config `base`, with no interpolation; else a `ConfigError` naming it."
+    keys = settable_keys(base)
+    for o in overrides:
+        if not (m := _OVERRIDE.fullmatch(o)):
+            raise ConfigError(f"override {o!r}: the page takes key=value for a key of the training config (no +, ++ or ~ prefixes)")
+        key, value = m[1], m[2]
+        if key in APP_OWNED: raise ConfigError(f"{key}: set by the app ({APP_OWNED[key]}), not by an override")
+        if key.split(".")[0] == "hydra": raise ConfigError(f"{key}: Hydra's own settings are not set from the page")
+        if key not in keys: raise ConfigError(f"{key}: not a key of the training config the page may set (see severstal_train --help)")
+        if "${" in value: raise ConfigError(f"{key}: interpolations (${{...}}) are not accepted from the page; give the value itself")
+    return list(overrides)
+
+def check_paths(cfg, roots:AppRoots):
+    "`cfg` if every file or folder it names (`PATH_KEYS`) lies inside the app's folders (the cache below the runs folder or the library's); else a `ConfigError`."
+    d = cfg.data
+    if d.path is not None:
+        base = check_data_folder(d.path, roots, d.csv, d.images)
+        for k in ("csv", "images"): roots.check(base/d[k], f"data.{k}")
+    if d.extra is not None: roots.check(d.extra, "data.extra")
+    if cfg.model.weights is not None: roots.check(cfg.model.weights, "model.weights")
+    if d.cache_dir is not None:
+        c = Path(d.cache_dir).expanduser().resolve()
+        if not any(_inside(c, r) for r in (roots.runs, default_cache_dir().resolve())):
+            raise ConfigError(f"data.cache_dir: {d.cache_dir} is outside the runs folder ({roots.runs}) and the library's cache")
+    return cfg
+
 def check_launch(recipe:str, overrides:Sequence[str], roots:AppRoots):
-    "The composed config of a launch, after the trainer's own checks and the data folder's; a `ConfigError` naming the key otherwise."
+    "The composed config of a launch: overrides the page may give (checked before composing), the trainer's own checks, paths inside the app's folders."
     from hydra.errors import HydraException
+    check_overrides(overrides, recipe_config(recipe))
     try: cfg = recipe_config(recipe, overrides)
     except HydraException as e: raise ConfigError(f"overrides: {str(e).splitlines()[0]}") from None
     validate_config(cfg)
-    if cfg.data.path is not None: check_data_folder(cfg.data.path, roots, cfg.data.csv, cfg.data.images)
-    return cfg
+    return check_paths(cfg, roots)
 
 # %% ../nbs/19_app.ipynb #816beff8
 _PROGRESS = re.compile(r"^[\s█▏▎▍▌▋▊▉|-]*$|^\s*Epoch \d+/\d+ :|.*\d+\.\d+% \[")   # fastprogress's bars in a pipe: blank and `Epoch i/n : |███| 50.00% [...]` lines
@@ -531,8 +574,41 @@ class AppArgs:
     "The options of `severstal_app`."
     runs: str = option("experiments/results", "the output folder: runs are launched into it and listed from it (severstal_train's output_dir)")
     data: str = option(".", "the folders (comma-joined) data sets may be read from; the library's cache (synthetic set, sample) always")
-    host: str = option("127.0.0.1", "the address to listen on (0.0.0.0: every interface -- the app has no login)")
+    host: str = option("127.0.0.1", "the address to listen on (another than loopback, e.g. 0.0.0.0: a login is required, see the README)")
     port: int = option(7860, "the port to listen on")
+    hosts: str = option("", "more host names (comma-joined) the browser may use to reach the app, e.g. a reverse proxy's")
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+def _hostname(value:str) -> str:
+    "The host name of a `Host` header or an `Origin` URL (`http://name:port`), lower-case, without port or IPv6 brackets."
+    v = value.split("://", 1)[-1].split("/", 1)[0].strip().lower()
+    if v.startswith("["): return v[1:v.find("]")] if "]" in v else v
+    return v.rsplit(":", 1)[0] if v.count(":") == 1 else v
+
+class HostCheck:
+    "ASGI middleware: a request whose `Host` or `Origin` names none of `hosts` is refused with 403 (DNS rebinding, other sites' pages)."
+    def __init__(self, app, hosts:Sequence[str]): self.app, self.hosts = app, {h.lower() for h in hosts}
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket"):
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            bad = [f"{k} {headers[k]!r}" for k in ("host", "origin") if k in headers and headers[k] != "null" and _hostname(headers[k]) not in self.hosts]
+            if bad:
+                if scope["type"] == "websocket": await send({"type": "websocket.close", "code": 1008}); return
+                body = f"severstal_app: refused: {bad[0]} is not this app's address".encode()
+                await send({"type": "http.response.start", "status": 403, "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body}); return
+        await self.app(scope, receive, send)
+
+def allowed_hosts(args:AppArgs) -> list[str]:
+    "The host names the app answers to: loopback, the bound address (unless every interface) and `args.hosts`."
+    extra = [h.strip().lower() for h in args.hosts.split(",") if h.strip()]
+    return list(dict.fromkeys([*LOOPBACK, *([args.host.lower()] if args.host not in ("0.0.0.0", "::") else []), *extra]))
+
+def app_login(args:AppArgs) -> tuple[str, str]|None:
+    "None on a loopback address; else `(user, password)` for Gradio's `auth=`: `$SEVERSTAL_APP_PASSWORD`, or a new random token."
+    if args.host in LOOPBACK: return None
+    return ("severstal", os.environ.get("SEVERSTAL_APP_PASSWORD") or secrets.token_urlsafe(16))
 
 def _dashed(argv:Sequence[str]) -> list[str]:
     "`--key value` and `--key=value` as `key=value` (for `--host`, `--port` and the other options); `-h`/`--help` kept."
@@ -551,12 +627,15 @@ def serve(args:AppArgs, block:bool=True):
     gr = _need_gradio()
     roots = AppRoots(args.runs, tuple(d.strip() for d in args.data.split(",") if d.strip()))
     roots.runs.mkdir(parents=True, exist_ok=True)
-    demo = build_app(roots)
+    demo, login = build_app(roots), app_login(args)
+    from starlette.middleware import Middleware
     try:
         _, url, _ = demo.launch(server_name=args.host, server_port=args.port, prevent_thread_lock=True, quiet=True, ssr_mode=False,
-                                theme=gr.themes.Default(**THEME_FONTS), max_file_size="50mb")
+                                theme=gr.themes.Default(**THEME_FONTS), max_file_size="50mb", auth=login,
+                                app_kwargs={"middleware": [Middleware(HostCheck, hosts=allowed_hosts(args))]})
     except OSError as e: raise ConfigError(f"port: cannot listen on {args.host}:{args.port} ({e}); give another port=") from None
     print(f"severstal_app: serving on {url} (runs: {roots.runs}); Ctrl-C stops it", flush=True)
+    if login and not os.environ.get("SEVERSTAL_APP_PASSWORD"): print(f"severstal_app: login as {login[0]}, password {login[1]}", flush=True)
     if not block: return demo
     try:
         while True: time.sleep(1)

@@ -25,12 +25,15 @@ from .record import jsonable, load_checkpoint, save_checkpoint, write_json
 log = logging.getLogger("severstal_cbam")
 
 # %% auto #0
-__all__ = ['log', 'MultiLabelMixUp', 'MultiLabelCutMix', 'cpu_has_bf16', 'resolve_precision', 'AutocastPrecision',
-           'DivergenceStop', 'StopOnSignal', 'warmup_cosine', 'SkippedEpochs', 'EarlyStopping', 'BestCheckpoint',
-           'ResumeCheckpoint', 'resume_state', 'WeightEMA', 'mix_callback', 'ResultsWriter', 'format_epoch',
-           'TensorBoardLog', 'flat_row', 'write_history_csv']
+__all__ = ['log', 'AUTO_PRECISION_ENV', 'MultiLabelMixUp', 'MultiLabelCutMix', 'cpu_has_bf16', 'resolve_precision',
+           'AutocastPrecision', 'DivergenceStop', 'StopOnSignal', 'warmup_cosine', 'SkippedEpochs', 'EarlyStopping',
+           'BestCheckpoint', 'ResumeCheckpoint', 'resume_state', 'WeightEMA', 'mix_callback', 'ResultsWriter',
+           'format_epoch', 'TensorBoardLog', 'flat_row', 'write_history_csv']
 
 # %% ../nbs/13_callbacks.ipynb #7be7d9b6
+_PRECISIONS = ("fp32", "bf16", "fp16")
+AUTO_PRECISION_ENV = "SEVERSTAL_AUTO_PRECISION"   # what `precision=auto` resolves to on this machine, when set
+
 def cpu_has_bf16() -> bool:
     "Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), where bf16 autocast pays off."
     try: flags = Path("/proc/cpuinfo").read_text()
@@ -38,9 +41,12 @@ def cpu_has_bf16() -> bool:
     return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
 
 def resolve_precision(precision:str, device:torch.device|str) -> str:
-    "`fp32`, `bf16` or `fp16` for a configured `precision` (`auto` picks the fastest safe one for `device`)."
-    if precision not in ("auto", "fp32", "bf16", "fp16"): raise ConfigError(f"training.precision must be auto, fp32, bf16 or fp16, got {precision!r}")
+    "`fp32`, `bf16` or `fp16` for a configured `precision` (`auto`: `$SEVERSTAL_AUTO_PRECISION` if set, else the fastest safe one for `device`)."
+    if precision not in ("auto", *_PRECISIONS): raise ConfigError(f"training.precision must be auto, fp32, bf16 or fp16, got {precision!r}")
     if precision != "auto": return precision
+    if forced := os.environ.get(AUTO_PRECISION_ENV):
+        if forced not in _PRECISIONS: raise ConfigError(f"${AUTO_PRECISION_ENV} must be fp32, bf16 or fp16, got {forced!r}")
+        return forced
     if torch.device(device).type == "cuda": return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return "bf16" if torch.device(device).type == "cpu" and cpu_has_bf16() else "fp32"
 
@@ -68,17 +74,19 @@ class DivergenceStop(TerminateOnNaNCallback):
 
 # %% ../nbs/13_callbacks.ipynb #5a1c0e12
 class StopOnSignal(Callback):
-    "Raise `KeyboardInterrupt` before the next batch once `handler` has received SIGTERM or SIGINT, even if its own exception was lost."
+    "Raise `KeyboardInterrupt` before the next batch once `handler` has received SIGTERM or SIGINT: a signal never interrupts a write."
     order, received = -50, None
     @classmethod
     def handler(cls, signum, frame):
-        "The signal handler: remember the signal, raise `KeyboardInterrupt` at once."
-        cls.received = signal.Signals(signum).name
-        raise KeyboardInterrupt(cls.received)
+        "The signal handler: remember the signal (stop at the next safe point); raise `KeyboardInterrupt` at once if one had already come."
+        name = signal.Signals(signum).name
+        if cls.received: raise KeyboardInterrupt(f"{name} (a second signal: stopped at once)")
+        cls.received = name
+        os.write(2, f"{name} received: stopping at the next safe point, before the next batch (a second signal stops at once)\n".encode())   # print() may re-enter a write
     @classmethod
     def install(cls, signums=(signal.SIGTERM, signal.SIGINT)) -> None:
-        "Forget any earlier signal and handle `signums` with `handler` (in the main thread of a command)."
-        cls.received = None
+        "Handle `signums` with `handler` (in the main thread of a command); a signal that came before, while it was installed already, is kept."
+        if any(signal.getsignal(s) != cls.handler for s in signums): cls.received = None
         for s in signums: signal.signal(s, cls.handler)
     @classmethod
     def check(cls) -> None:

@@ -611,13 +611,15 @@ def _outcome(record:dict) -> str:
 def _train_stages(cfg:DictConfig, run:Run, t_start:float) -> dict:
     "`train` after the run folder and its log are open: model, data, learner, record, fit, evaluation, the final status."
     model = build_model(cfg, run)                          # model_from_config: hub or file weights, resumed weights; parameter counts
+    StopOnSignal.check()                                   # a signal (Ctrl-C, kill) is acted on between stages and batches, never inside a write
     data = prepare_data(cfg, run)                          # validate, split (split.csv), DataLoaders
+    StopOnSignal.check()
     learn = build_learner(cfg, run, data, model)           # loss_from_config, Learner + callbacks
     if cfg.training.get("lr_find"): return find_lr(run, learn)   # the finder's plot and suggestion; nothing trained, no record
     record = open_record(cfg, run, data, learn)            # results.json, status running
     try:
         stopped = fit_phases(cfg, run, learn, record)      # frozen epochs, then the rest; the record after every epoch
-        StopOnSignal.check()                               # a signal that came between batches and was lost: stop here
+        StopOnSignal.check()                               # a signal that came after the last batch: stop before evaluating
         if not run.main: return record                     # rank 0 evaluates and writes the rest
         if stopped != "diverged":
             if run.world > 1: learn.remove_cb(DataParallelTrainer)   # rank 0 alone, on the whole splits

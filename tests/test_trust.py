@@ -207,3 +207,40 @@ def test_11_train_and_predict_read_a_folder_by_one_rule(base, tmp_path):
     old.write_text("ImageId_ClassId,EncodedPixels\n" + "".join(f"{first.name}_{c},\n" for c in (1, 2, 3)))
     r = run([*TINY, f"data.path={data}", "data.csv=old.csv", f"output_dir={tmp_path/'out3'}"], tmp_path, check=False)
     assert r.returncode == 2 and f"{first.name} lacks {first.name}_4" in r.stderr, r.stderr[-1500:]
+
+
+_SIGNAL_IN_WRITE = """
+import contextlib, os, signal, sys
+from pathlib import Path
+import severstal_cbam.record as record
+real = record.atomic_write
+class Interrupting:
+    "The checkpoint file: this process gets SIGINT (as from the app's Stop) in the middle of writing it."
+    def __init__(self, f): self.f, self.writes = f, 0
+    def write(self, b):
+        self.writes += 1
+        if self.writes == 3: os.kill(os.getpid(), signal.SIGINT)
+        return self.f.write(b)
+    def __getattr__(self, k): return getattr(self.f, k)
+@contextlib.contextmanager
+def atomic_write(path, mode="w", **kw):
+    with real(path, mode, **kw) as f: yield Interrupting(f) if Path(path).name == "last.pt" else f
+record.atomic_write = atomic_write
+from severstal_cbam.train import main
+sys.argv = ["severstal_train", *sys.argv[1:]]
+main()
+"""
+
+
+def test_9_a_signal_during_a_checkpoint_write_stops_cleanly(base, tmp_path):
+    "Stop (SIGINT) while epoch 0's `last.pt` is being written: the write finishes, the run stops before the next batch, `interrupted`."
+    import sys
+    from severstal_cbam.record import load_checkpoint
+    _copy(base, tmp_path, "unused")                                      # the cache
+    r = run(["-c", _SIGNAL_IN_WRITE, *TINY, "training.num_epochs=3", f"output_dir={tmp_path/'out'}"], tmp_path, cmd=(sys.executable,), check=False)
+    (exp,) = experiments(tmp_path/"out")
+    rec = _rec(exp)
+    assert r.returncode == 130 and rec["status"] == "interrupted" and "error" not in rec, (r.returncode, rec["status"], r.stderr[-3000:])
+    assert rec["epochs_completed"] == 1 and "Traceback" not in (exp/"train.log").read_text(), r.stderr[-3000:]
+    assert load_checkpoint(exp/"checkpoints"/"last.pt")["epoch"] == 1   # whole: epoch 0's state, loadable with weights_only=True
+    assert not list((exp/"checkpoints").glob(".*.tmp"))                 # no half-written file left beside it
