@@ -143,8 +143,11 @@ def _targets(exp_path:Path, out:str|None, int8:bool, overwrite:bool) -> tuple[Pa
     if f32.suffix != ".onnx": raise ConfigError(f"out: an ONNX file name ends in .onnx, got {f32}")
     q8 = f32.with_suffix(".int8.onnx") if int8 else None
     for f in (f32, q8):
+        if f is not None and f.is_dir(): raise ConfigError(f"out: {f} is a folder; give a file name ending in .onnx")
         if f is not None and f.exists() and not overwrite: raise ConfigError(f"out: {f} exists; choose another out=, or add overwrite=true")
     f32.parent.mkdir(parents=True, exist_ok=True)
+    stale = f32.with_suffix(".int8.onnx")
+    if overwrite and q8 is None and stale.is_file(): stale.unlink()   # the int8 file of the fp32 file replaced: it would describe another model
     return f32, q8
 
 @dataclass

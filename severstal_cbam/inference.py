@@ -20,7 +20,7 @@ from torch import nn
 
 from .callbacks import resolve_precision
 from .core import CLASSES, CLASS_COLS, CheckpointError, ConfigError, atomic_write, option, parse_args, run_command
-from .data import image_type
+from .data import DECODERS, image_type
 from .labels import ImageProblem, list_images, read_image, read_labels
 from .metrics import multilabel_metrics, tune_thresholds
 from .models import model_from_config
@@ -176,10 +176,12 @@ class OnnxModel:
     metadata: dict
     @property
     def path(self) -> Path:
-        "The run it was exported from (for `evaluate`): the file's own folder when that is a run folder, else the recorded source run."
-        for p in (self.file.parent, self.metadata.get("source_run")):
-            if p and (Path(p)/"results.json").is_file(): return Path(p)
-        raise FileNotFoundError(f"{self.file}: the run it was exported from ({self.metadata.get('source_run')}) is not here; "
+        """The run it was exported from (for `evaluate`): the recorded source run; where that is gone, the file's own folder if it is that
+        run moved (same folder name). Never another run: a file copied into run B is scored on its own run's split, not B's."""
+        src, own = self.metadata.get("source_run"), self.file.parent
+        if src and (Path(src)/"results.json").is_file(): return Path(src)
+        if (own/"results.json").is_file() and src and Path(src).name == own.name: return own
+        raise FileNotFoundError(f"{self.file}: the run it was exported from ({src}) is not here; "
                                 "score images with images=<folder> labels=<train.csv> instead")
     @functools.cached_property
     def record(self) -> dict: return read_record(self.path)                       # read once per loaded file
@@ -205,11 +207,36 @@ def load_onnx(file:str|os.PathLike, threads:int|None=None) -> OnnxModel:
     try:
         meta = {k: json.loads(v) for k, v in session.get_modelmeta().custom_metadata_map.items()}
         thresholds, size = np.asarray(meta["thresholds"], dtype=float), meta["image_size"]
-        if [i.name for i in session.get_inputs()] != [ONNX_INPUT] or len(thresholds) != len(CLASSES): raise ValueError("inputs")
+        if [i.name for i in session.get_inputs()] != [ONNX_INPUT] or thresholds.shape != (len(CLASSES),): raise ValueError("inputs")
     except (KeyError, ValueError, TypeError):
         raise CheckpointError(f"{file}: not a model severstal_export wrote (no thresholds and image_size in its metadata, "
                               f"or inputs other than {ONNX_INPUT!r})") from None
-    return OnnxModel(file, session, thresholds, None if size is None else tuple(size), meta.get("decoder", "pil"), meta)
+    size = _check_onnx(file, session, meta, thresholds, size)
+    return OnnxModel(file, session, thresholds, size, meta.get("decoder", "pil"), meta)
+
+def _check_onnx(file:Path, session, meta:dict, thresholds:np.ndarray, size) -> tuple[int, int]|None:
+    "The exported file's image size, once its metadata and graph agree with what predicting assumes; else a `CheckpointError` saying what does not."
+    def bad(what): raise CheckpointError(f"{file}: {what}; export the run again with severstal_export")
+    if not (np.isfinite(thresholds).all() and ((thresholds >= 0) & (thresholds <= 1)).all()):
+        bad(f"its thresholds {thresholds.tolist()} are not four numbers in [0, 1]")
+    if meta.get("classes") != list(CLASSES): bad(f"its classes {meta.get('classes')} are not {list(CLASSES)}")
+    if meta.get("decoder", "pil") not in DECODERS: bad(f"unknown decoder {meta.get('decoder')!r} (known: {', '.join(DECODERS)})")
+    if size is not None and (not isinstance(size, list) or len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size)):
+        bad(f"its image_size {size} is not [height, width]")
+    want = tuple(size) if size is not None else tuple(SHAPE)
+    hw = session.get_inputs()[0].shape[2:]
+    if len(hw) == 2 and all(isinstance(v, int) for v in hw) and tuple(hw) != want: bad(f"its image_size {list(want)} is not its graph's input {list(hw)}")
+    outs = session.get_outputs()
+    if [o.name for o in outs] != [ONNX_OUTPUT] or (isinstance(outs[0].shape[-1], int) and outs[0].shape[-1] != len(CLASSES)):
+        bad(f"its outputs are not one {ONNX_OUTPUT!r} of {len(CLASSES)} columns ({[(o.name, o.shape) for o in outs]})")
+    return None if size is None else tuple(size)
+
+def _checked_probs(file:Path, p:np.ndarray, n:int) -> np.ndarray:
+    "The output `p` of an exported model on `n` images, if it is `n` x 4 probabilities; else a `CheckpointError`."
+    if p.shape != (n, len(CLASSES)): raise CheckpointError(f"{file}: its output is {p.shape}, not {n} x {len(CLASSES)} probabilities")
+    if not (np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()):
+        raise CheckpointError(f"{file}: its output is not probabilities (values from {np.nanmin(p):.3g} to {np.nanmax(p):.3g}, not within [0, 1])")
+    return p
 
 # %% ../nbs/15_inference.ipynb #c38e4cc0
 ImageError = ImageProblem   # the one error type for an image that cannot be used (labels.ImageProblem), under inference's name
@@ -307,7 +334,8 @@ def _onnx_predictor(m:OnnxModel, tta):
     views = parse_tta(tta)
     def run(x):
         x = x.numpy()
-        return np.mean([m.session.run([ONNX_OUTPUT], {ONNX_INPUT: np.ascontiguousarray(np.flip(x, d)) if d else x})[0] for d in views], 0)
+        return np.mean([_checked_probs(m.file, m.session.run([ONNX_OUTPUT], {ONNX_INPUT: np.ascontiguousarray(np.flip(x, d)) if d else x})[0], len(x))
+                        for d in views], 0)
     return run, torch.device("cpu")
 
 def predict(exp:Experiment|Ensemble|OnnxModel, images, bs:int=8, tta="none", num_workers:int=0, device:str|torch.device|None=None,
@@ -416,6 +444,16 @@ def write_pseudo_labels(preds:pd.DataFrame, paths:Sequence[Path], out:str|os.Pat
         pd.DataFrame(rows, columns=["ImageId", "ClassId", "EncodedPixels"]).to_csv(f, index=False)
     return preds[keep]
 
+def _check_pseudo_folder(out:Path, images:Path) -> None:
+    "Refuse, before any work, a `pseudo_labels=` folder that holds a data set, lies in a run, or would copy the `images` onto themselves."
+    if (out/"train.csv").exists(): raise ConfigError(f"pseudo_labels: {out} already holds a train.csv; give a new folder")
+    o = out.resolve()
+    if run := next((p for p in (o, *o.parents) if (p/"results.json").is_file()), None):
+        raise ConfigError(f"pseudo_labels: {out} is inside the run {run}; give a new folder outside runs")
+    src = images.resolve()
+    if src == o/"train_images" or o/"train_images" in src.parents or (src.is_file() and src.parent == o/"train_images"):
+        raise ConfigError(f"pseudo_labels: {out}/train_images is where the images= are; give a new folder")
+
 RUN_FILES = ("results.json", "predictions.csv", "split.csv", "history.csv", "learning_curves.png", "model_final.pt")
 
 def check_out(out:str|os.PathLike, overwrite:bool=False) -> Path:
@@ -443,7 +481,7 @@ def _predict(argv:Sequence[str]) -> int:
     if a.pseudo_labels is not None:
         if a.images is None: raise ConfigError("pseudo_labels: goes with images=<folder> (the unlabelled images to label)")
         confident(np.zeros((0, len(CLASSES))), a.pseudo_low, a.pseudo_high)
-        if (Path(a.pseudo_labels)/"train.csv").exists(): raise ConfigError(f"pseudo_labels: {a.pseudo_labels} already holds a train.csv; give a new folder")
+        _check_pseudo_folder(Path(a.pseudo_labels), Path(a.images))
     if a.device not in ("auto", "cpu", "cuda"): raise ConfigError(f"device: must be auto, cpu or cuda, got {a.device!r}")
     if a.device == "cuda" and not torch.cuda.is_available(): raise ConfigError("device: cuda asked for, but no CUDA device is available")
     out = check_out(a.out, a.overwrite)                  # before any image is read: a bad path must not throw the work away
