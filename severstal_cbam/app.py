@@ -29,11 +29,11 @@ from .rle import SHAPE
 from .train import CONF_DIR, load_config, validate_config
 
 # %% auto #0
-__all__ = ['RECIPES', 'FORM_KEYS', 'IMAGE_SIZES', 'APP_OWNED', 'PATH_KEYS', 'THEME_FONTS', 'LOOPBACK', 'AppRoots', 'config_help',
-           'model_choices', 'augment_choices', 'recipe_config', 'form_values', 'form_overrides', 'train_command',
-           'check_data_folder', 'settable_keys', 'check_overrides', 'check_paths', 'check_launch', 'resume_args',
-           'RunLauncher', 'run_status', 'list_runs', 'run_groups', 'true_masks', 'inspect_image', 'sample_available',
-           'build_app', 'AppArgs', 'HostCheck', 'allowed_hosts', 'app_login', 'serve', 'main']
+__all__ = ['RECIPES', 'FORM_KEYS', 'IMAGE_SIZES', 'APP_OWNED', 'PATH_KEYS', 'CONSOLE_LOG', 'THEME_FONTS', 'LOOPBACK', 'AppRoots',
+           'config_help', 'model_choices', 'augment_choices', 'recipe_config', 'form_values', 'form_overrides',
+           'train_command', 'check_data_folder', 'settable_keys', 'check_overrides', 'check_paths', 'check_launch',
+           'resume_args', 'RunLauncher', 'run_status', 'list_runs', 'run_groups', 'true_masks', 'inspect_image',
+           'sample_available', 'build_app', 'AppArgs', 'HostCheck', 'allowed_hosts', 'app_login', 'serve', 'main']
 
 # %% ../nbs/19_app.ipynb #b39fc796
 def _inside(path:Path, root:Path) -> bool:
@@ -251,6 +251,8 @@ def resume_args(run:str|os.PathLike) -> list[str]:
     name = OmegaConf.load(h/"hydra.yaml").hydra.job.config_name
     return [*(["--config-name", name] if name != "train_config" else []), *overrides, f"training.resume={_value(str(run))}"]
 
+CONSOLE_LOG = "console.log"   # what a run launched from the app prints, in its folder
+
 class RunLauncher:
     "One `severstal_train` subprocess at a time, launched into `runs`: `launch`, `stop` (SIGINT: the run records `interrupted`), `resume`, `state`."
     def __init__(self, runs:str|os.PathLike, max_lines:int=200):
@@ -261,13 +263,27 @@ class RunLauncher:
     def _start(self, args:list[str], run:Path) -> Path:
         self.lines.clear()
         self.run, self.args = run, list(args)
-        self.proc = subprocess.Popen([sys.executable, "-m", "severstal_cbam.train", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, bufsize=1, start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
+        log = run/CONSOLE_LOG                 # a file, not a pipe: the run outlives the app (a pipe's reader gone, its next print would kill it)
+        start = log.stat().st_size if log.is_file() else 0
+        with open(log, "ab") as f:
+            self.proc = subprocess.Popen([sys.executable, "-m", "severstal_cbam.train", *args], stdout=f, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        threading.Thread(target=self._read, args=(self.proc, log, start), daemon=True).start()
         return run
-    def _read(self, proc):
-        for line in proc.stdout:
-            if not _PROGRESS.match(line): self.lines.append(line.rstrip("\n"))
+    def _read(self, proc, log:Path, start:int):
+        "Follow the run's console file from `start` until the process has ended and all it wrote is read."
+        with open(log, encoding="utf-8", errors="replace") as f:
+            f.seek(start); part = ""
+            while True:
+                done = proc.poll() is not None
+                while chunk := f.readline():
+                    part += chunk
+                    if part.endswith("\n"):
+                        if not _PROGRESS.match(part): self.lines.append(part.rstrip("\n"))
+                        part = ""
+                if done: break
+                time.sleep(0.2)
+            if part and not _PROGRESS.match(part): self.lines.append(part)
     def _busy(self):
         if self.running: raise ConfigError(f"a run is in progress ({self.run.name}): stop it or wait until it ends -- one run at a time")
     def launch(self, args:Sequence[str]) -> Path:

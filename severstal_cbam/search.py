@@ -4,7 +4,7 @@
 
 # %% ../nbs/14a_search.ipynb #cbb84c47
 from __future__ import annotations
-import importlib, math, os, shlex, sys, warnings
+import contextlib, importlib, math, os, shlex, socket, sys, warnings
 from pathlib import Path
 
 import pandas as pd
@@ -12,12 +12,13 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, OmegaConf
 
-from .core import ConfigError, atomic_write
+from .callbacks import StopOnSignal
+from .core import ConfigError, SeverstalError, atomic_write
 from .record import read_record, write_json
 
 # %% auto #0
-__all__ = ['STUDY_FILE', 'distribution', 'objective_direction', 'open_study', 'OptunaSweeper', 'load_study', 'trials_table',
-           'best_trial', 'search_report']
+__all__ = ['STUDY_FILE', 'distribution', 'objective_direction', 'open_study', 'fail_stale_trials', 'OptunaSweeper', 'load_study',
+           'trials_table', 'best_trial', 'search_report']
 
 # %% ../nbs/14a_search.ipynb #52f846e0
 def _optuna():
@@ -45,12 +46,21 @@ def objective_direction(monitor:str) -> str:
     "`minimize` for a loss monitor, `maximize` for the scores (F1, ROC AUC)."
     return "minimize" if monitor.endswith("loss") else "maximize"
 
+@contextlib.contextmanager
+def _readable(path:Path):
+    "Optuna's and SQLAlchemy's errors on a damaged study file as one line naming it (a `ConfigError`)."
+    try: yield
+    except SeverstalError: raise
+    except Exception as e:
+        raise ConfigError(f"{path}: not a readable Optuna study ({type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]})") from None
+
 def open_study(folder:str|os.PathLike, name:str, direction:str="maximize", seed:int=0, n_startup_trials:int=5):
     "The Optuna study `name` in `folder`/optuna.db, created or continued, with a TPE sampler seeded by `seed` + its trials so far."
     optuna = _optuna()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    study = optuna.create_study(study_name=name, storage=f"sqlite:///{(folder/STUDY_FILE).resolve()}", direction=direction, load_if_exists=True)
+    with _readable(folder/STUDY_FILE):
+        study = optuna.create_study(study_name=name, storage=f"sqlite:///{(folder/STUDY_FILE).resolve()}", direction=direction, load_if_exists=True)
     if study.direction.name.lower() != direction:
         raise ConfigError(f"{folder/STUDY_FILE}: study {name!r} was made to {study.direction.name.lower()}; this search would {direction} "
                           "(training.monitor changed?): give another output_dir")
@@ -66,7 +76,7 @@ def _tell(study, trial, ret, run_dir:Path) -> str:
         trial.set_user_attr("reason", str(e).splitlines()[0] if str(e) else type(e).__name__)
         study.tell(trial, state=TrialState.FAIL); return "FAIL"
     status = read_record(run_dir).get("status") if (run_dir/"results.json").is_file() else None
-    if status == "interrupted":
+    if status == "interrupted" or (status is None and StopOnSignal.received):   # stopped by a signal (before its record, even)
         trial.set_user_attr("reason", "interrupted"); study.tell(trial, state=TrialState.FAIL); return "INTERRUPTED"
     if value is None or not math.isfinite(value):
         trial.set_user_attr("reason", "diverged (a non-finite loss)" if status == "diverged" else "no finite monitor value")
@@ -80,6 +90,33 @@ def _flat(params, prefix:str="") -> dict[str, str]:
         if isinstance(v, (dict, DictConfig)): out.update(_flat(v, f"{prefix}{k}."))
         else: out[f"{prefix}{k}"] = str(v)
     return out
+
+def _alive(pid:int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: pass
+    return True
+
+def fail_stale_trials(study) -> list[int]:
+    "Record as failed the trials left RUNNING by a process of this machine that has ended without telling (killed); their numbers."
+    TrialState, out = _optuna().trial.TrialState, []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        pid, host = t.user_attrs.get("pid"), t.user_attrs.get("host")
+        if pid is None or host != socket.gethostname() or pid == os.getpid() or _alive(pid): continue
+        study._storage.set_trial_user_attr(t._trial_id, "reason", f"interrupted: its process ({pid}) ended without reporting (killed?)")
+        study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)   # Optuna's storage API: `tell` is for the asking process
+        out.append(t.number)
+    return out
+
+def _check_settings(study, path:Path, settings:dict) -> None:
+    "Refuse to continue a study that was searched with other fixed settings (config, monitor, overrides): its trials would not compare."
+    before = study.user_attrs.get("settings")
+    if before is None or before == settings: return
+    diff = [f"{k}: {before.get(k)} before, {settings[k]} now" for k in ("config_name", "monitor") if before.get(k) != settings[k]]
+    old, new = set(before.get("overrides", [])), set(settings["overrides"])
+    if old != new: diff.append(f"overrides {' '.join(sorted(new - old)) or '-'} now, {' '.join(sorted(old - new)) or '-'} before")
+    raise ConfigError(f"{path}: study {study.study_name!r} was searched with other settings ({'; '.join(diff)}); "
+                      "give another output_dir= for a new search, or the same settings to continue it")
 
 class OptunaSweeper(Sweeper):
     "Hydra's sweeper for `severstal_train -m hparams_search=...`: Optuna's TPE over `params` (Hydra sweep syntax), `n_trials` per invocation, the study in the sweep folder."
@@ -102,18 +139,28 @@ class OptunaSweeper(Sweeper):
         space = {k: distribution(k, str(v)) for k, v in _flat(self.params).items()}
         folder = Path(self.config.hydra.sweep.dir)
         study = open_study(folder, self.study_name, objective_direction(self.config.training.monitor), self.seed, self.n_startup_trials)
+        fail_stale_trials(study)
+        fixed = sorted(a for a in arguments if not a.startswith(("hydra.", "+hydra.", "hparams_search=", "output_dir=")))
+        _check_settings(study, folder/STUDY_FILE, {"config_name": self.config.hydra.job.config_name, "monitor": self.config.training.monitor,
+                                                   "overrides": fixed})
+        study.set_user_attr("settings", {"config_name": self.config.hydra.job.config_name, "monitor": self.config.training.monitor, "overrides": fixed})
         study.set_user_attr("monitor", self.config.training.monitor)
         study.set_user_attr("command", ["severstal_train", *(["--config-name", self.config.hydra.job.config_name]
                                                              if self.config.hydra.job.config_name != "train_config" else [])])
         OmegaConf.save(self.config, folder/"multirun.yaml")
         for _ in range(self.n_trials):
+            if StopOnSignal.received: break                             # Ctrl-C or kill between trials: no new one
             trial = study.ask(space)
+            trial.set_user_attr("pid", os.getpid()); trial.set_user_attr("host", socket.gethostname())   # who runs it (fail_stale_trials)
             sampled = [f"{k}={v}" for k, v in trial.params.items()]
             trial.set_user_attr("overrides", [a for a in arguments if not a.startswith(("hparams_search=", "hydra."))] + sampled)   # one run, no -m
             [ret] = self.launcher.launch([[*arguments, *sampled]], initial_job_idx=trial.number)
             run_dir = Path(ret.hydra_cfg.hydra.runtime.output_dir)           # the trial's run folder (Hydra's job folder)
             trial.set_user_attr("run_dir", str(run_dir))
             if _tell(study, trial, ret, run_dir) == "INTERRUPTED": break
+        if StopOnSignal.received:                                       # the trial is recorded failed ("interrupted"): stop as Ctrl-C does
+            print(f"severstal_train: interrupted ({StopOnSignal.received}); the study keeps its trials: the same command continues it", file=sys.stderr)
+            sys.exit(130)
         return study
 
 # %% ../nbs/14a_search.ipynb #97f372fd
@@ -123,9 +170,12 @@ def load_study(folder:str|os.PathLike):
     path = Path(folder)/STUDY_FILE
     if not path.is_file(): raise FileNotFoundError(f"no search study: {path} does not exist")
     storage = f"sqlite:///{path.resolve()}"
-    names = optuna.get_all_study_names(storage)
+    with _readable(path): names = optuna.get_all_study_names(storage)
     if len(names) != 1: raise ConfigError(f"{path}: holds {len(names)} studies ({', '.join(names)}); expected one")
-    return optuna.load_study(study_name=names[0], storage=storage)
+    with _readable(path):
+        study = optuna.load_study(study_name=names[0], storage=storage)
+        fail_stale_trials(study)                                         # a killed search's trial is not "running" for good
+    return study
 
 def trials_table(study) -> pd.DataFrame:
     "One row per trial: number, state, objective `value`, each sampled parameter, seconds, run folder, reason."

@@ -598,7 +598,7 @@ def train(cfg:DictConfig) -> dict:
 
 def _drop_unstarted(path:Path) -> None:
     "Remove a run folder that holds nothing but Hydra's record and the log of the error that stopped it before its first file."
-    if path.is_dir() and all(p.name in (".hydra", "train.log") for p in path.iterdir()): shutil.rmtree(path, ignore_errors=True)
+    if path.is_dir() and all(p.name in (".hydra", "train.log", "console.log") for p in path.iterdir()): shutil.rmtree(path, ignore_errors=True)
 
 def _outcome(record:dict) -> str:
     "The last log line of a run: status, time, best epoch, test macro F1 and AUC (tuned thresholds), where the record is."
@@ -723,6 +723,7 @@ def _run(cfg:DictConfig) -> float|None:
     if _search_trial() and code not in (0, 130):      # a trial that failed: raised for the sweeper (Hydra's JobReturn) to record
         if code == 3: return float("nan")           # diverged: the sweeper prunes the trial
         raise RuntimeError(f"{type(failure[0]).__name__}: {failure[0]}" if failure else f"severstal_train exited with status {code}")
+    if _search_trial() and code == 130: return float("nan")   # interrupted: returned, so that the sweeper records it and stops (Hydra's run_job lets SystemExit through)
     if code: sys.exit(code)
     return (record.get("best") or {}).get("value")
 

@@ -7,7 +7,7 @@ drawn, a corrupt and a wrong-sized upload refused in the page while the server g
 The screenshots go to `$SEVERSTAL_APP_SCREENSHOTS` when set (the docs' `nbs/images/app_*.png` are made
 that way), else into the test's temporary folder. Without Chromium or Playwright the test is skipped,
 saying why -- unless `SEVERSTAL_REQUIRE_BROWSER=1` (set by `.ci/run`), where that is a failure."""
-import importlib.util, os, re, shutil, signal, socket, subprocess, sys, time
+import importlib.util, json, os, re, shutil, signal, socket, subprocess, sys, time
 from pathlib import Path
 
 import pytest
@@ -178,3 +178,30 @@ def test_app_in_browser(app):
         expect(page.locator("#inspect-overlay img")).to_be_visible()
         browser.close()
     print(f"browser session: {time.time() - t0:.1f} s")
+
+
+_LAUNCH_THEN_WAIT = """
+import sys, time
+from severstal_cbam.app import RunLauncher
+run = RunLauncher(sys.argv[1]).launch(sys.argv[2:])
+print(run, flush=True)
+time.sleep(900)
+"""
+
+
+def test_a_run_outlives_the_app_that_launched_it(tmp_path):
+    "The app's process killed (SIGKILL) while its run trains: the run goes on to `completed`, and the app, started again, lists it."
+    from severstal_cbam.app import list_runs
+    env = {**os.environ, "SEVERSTAL_CBAM_CACHE": str(tmp_path/"cache"), "PYTHONUNBUFFERED": "1"}
+    app = subprocess.Popen([sys.executable, "-c", _LAUNCH_THEN_WAIT, str(tmp_path/"runs"), *TINY.split(), "training.num_epochs=6"],
+                           stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    run = Path(app.stdout.readline().strip())
+    status = lambda: json.loads((run/"results.json").read_text())["status"] if (run/"results.json").is_file() else None
+    t0 = time.time()
+    while status() != "running": assert time.time() - t0 < 300 and app.poll() is None, "the run did not start"; time.sleep(0.2)
+    app.kill(); app.wait()                                             # the app dies; its run was printing every epoch
+    while status() == "running": assert time.time() - t0 < 600, "the run did not end"; time.sleep(0.5)
+    assert status() == "completed", (run/"console.log").read_text()[-3000:]
+    assert "epoch 5/6" in (run/"console.log").read_text()
+    rows = list_runs(tmp_path/"runs")
+    assert rows.status.tolist() == ["completed"], rows
