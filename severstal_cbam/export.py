@@ -16,7 +16,7 @@ from fastai.vision.core import imagenet_stats
 from torch import nn
 
 from .core import CLASSES, CheckpointError, ConfigError, atomic_write, option, parse_args, run_command
-from .inference import (FINISHED, ONNX_INPUT, ONNX_OUTPUT, Experiment, load_experiment, load_image, load_onnx,
+from .inference import (FINISHED, ONNX_INPUT, ONNX_OUTPUT, Experiment, finish_hint, load_experiment, load_image, load_onnx,
                                       onnx_metadata, predict, split_images)
 from .record import read_record
 from .rle import SHAPE
@@ -134,7 +134,7 @@ def finished_run(path:str|os.PathLike) -> Path:
     path = Path(path)
     status = read_record(path).get("status")
     if status not in FINISHED:
-        raise CheckpointError(f"{path/'results.json'}: status {status!r}, not a finished run; finish it first (severstal_train training.resume={path})")
+        raise CheckpointError(f"{path/'results.json'}: status {status!r}, not a finished run; {finish_hint(path, status)}")
     return path
 
 def _targets(exp_path:Path, out:str|None, int8:bool, overwrite:bool) -> tuple[Path, Path|None]:

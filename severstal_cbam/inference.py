@@ -29,10 +29,11 @@ from .rle import SHAPE
 
 # %% auto #0
 __all__ = ['FINISHED', 'ONNX_INPUT', 'ONNX_OUTPUT', 'ImageError', 'TTA_FLIPS', 'PRECISIONS', 'RUN_FILES', 'Experiment',
-           'load_experiment', 'Ensemble', 'run_folders', 'ensemble_thresholds', 'load_ensemble', 'describe_models',
-           'onnx_metadata', 'OnnxModel', 'load_onnx', 'load_image', 'parse_tta', 'image_paths', 'predict_probs',
-           'predict_setting', 'predict', 'prediction_table', 'presence_table', 'score_images', 'split_images',
-           'evaluate', 'PredictArgs', 'confident', 'write_pseudo_labels', 'check_out', 'predict_cli', 'main']
+           'finish_hint', 'load_experiment', 'Ensemble', 'run_folders', 'ensemble_thresholds', 'load_ensemble',
+           'describe_models', 'onnx_metadata', 'OnnxModel', 'load_onnx', 'load_image', 'parse_tta', 'image_paths',
+           'predict_probs', 'predict_setting', 'predict', 'prediction_table', 'presence_table', 'score_images',
+           'split_images', 'evaluate', 'PredictArgs', 'confident', 'write_pseudo_labels', 'check_out', 'predict_cli',
+           'main']
 
 # %% ../nbs/15_inference.ipynb #8c460607
 @dataclass
@@ -53,12 +54,17 @@ class Experiment:
         return (f"Experiment({self.path.name}: {self.config['model']['name']}, weights {self.weights.name}, "
                 f"thresholds {np.round(self.thresholds, 3).tolist()}, {self.precision}, status {self.record.get('status')})")
 
+def finish_hint(path:Path, status:str|None) -> str:
+    "How to get a usable run from an unfinished one: resume it, or -- diverged, where a resume would diverge again -- train it anew."
+    if status == "diverged": return "it diverged (a non-finite loss), and a resume would diverge again: train it anew with a lower training.lr or training.precision=fp32"
+    return f"resume it (severstal_train training.resume={path})"
+
 def _weights_path(path:Path, record:dict, weights:str|os.PathLike) -> Path:
     if weights == "best":
         best = (record.get("best") or {}).get("checkpoint")
         if not best:
             hint = "; use weights=final (model_final.pt, the last epoch)" if (path/"model_final.pt").is_file() else \
-                   "; it saved no final weights either: resume it (severstal_train training.resume=<run folder>) or give weights=<file>"
+                   f"; it saved no final weights either: {finish_hint(path, record.get('status'))}, or give weights=<file>"
             raise FileNotFoundError(f"{path}: the run saved no best checkpoint (status {record.get('status')!r}){hint}")
         p = path/"checkpoints"/Path(best).name
     elif weights == "final": p = path/"model_final.pt"

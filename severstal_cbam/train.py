@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_train.ipynb #8c65f6df
 from __future__ import annotations
-import importlib.util, json, logging, math, os, shutil, sys, threading, time, warnings
+import hashlib, importlib.util, json, logging, math, os, shutil, sys, threading, time, warnings
 from contextlib import contextmanager
 from functools import partial
 from dataclasses import dataclass
@@ -51,8 +51,8 @@ log = logging.getLogger("severstal_cbam")
 __all__ = ['log', 'CONF_DIR', 'OPTIMIZERS', 'MONITORS', 'INT_KEYS', 'RESUME_MAY_CHANGE', 'LOG_FORMAT', 'load_config',
            'validate_config', 'nesterov_step', 'NesterovSGD', 'optimizer_from_config', 'group_lrs', 'scaled_lr',
            'loader_options', 'Run', 'resume_changes', 'start_run', 'describe', 'run_log', 'log_start', 'RunData',
-           'check_skipped', 'prepare_data', 'describe_params', 'build_model', 'build_learner', 'open_record',
-           'fit_phases', 'find_lr', 'evaluate', 'train', 'metrics_table', 'train_help', 'main']
+           'check_skipped', 'file_digest', 'prepare_data', 'describe_params', 'build_model', 'build_learner',
+           'open_record', 'fit_phases', 'find_lr', 'evaluate', 'train', 'metrics_table', 'train_help', 'main']
 
 # %% ../nbs/14_train.ipynb #3d28ffe3
 CONF_DIR = Path(severstal_cbam.__file__).parent/"conf"
@@ -368,13 +368,22 @@ def check_skipped(labels:pd.DataFrame, kept:pd.DataFrame, skipped:list[dict], ma
         raise DataError(f"data.on_bad_images=skip would leave out {len(skipped)} of {len(labels)} images, more than data.max_skipped="
                         f"{max_share:g} of them (e.g. {eg}): fix the files, or raise data.max_skipped")
 
-def _extra_rows(cfg:DictConfig, labels:pd.DataFrame, main:bool) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "`data.extra`: the rows (with their image paths) and annotations of a Kaggle-layout folder of more training images, e.g. pseudo-labels."
+def file_digest(path:str|os.PathLike) -> str:
+    "The BLAKE2b hash of a file's bytes: the same image under any name."
+    with open(path, "rb") as f: return hashlib.file_digest(f, "blake2b").hexdigest()
+
+def _extra_rows(cfg:DictConfig, labels:pd.DataFrame, held_out:list[Path], main:bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`data.extra`: the rows (with their image paths) and annotations of a Kaggle-layout folder of more training images, e.g. pseudo-labels.
+    Refused if one has the name of a labelled image, or the content of a held-out (`held_out`: validation and test) image under another name."""
     p = Path(cfg.data.extra).expanduser()
     if cfg.data.validate and main: _bad_images(validate_dataset(p, cfg.data.csv, cfg.data.images), "error")
     rows, images_dir = load_dataset(p, cfg.data.csv, cfg.data.images)
     if both := sorted(set(rows.ImageId) & set(labels.ImageId)):
         raise DataError(f"data.extra: {len(both)} image(s) of {p} are also in the labelled set (e.g. {both[0]}); an extra image must be new")
+    held = {file_digest(f): Path(f).name for f in held_out}
+    if same := [(n, held[d]) for n in rows.ImageId if (d := file_digest(Path(images_dir)/n)) in held]:
+        raise DataError(f"data.extra: {len(same)} image(s) of {p} are copies of validation or test images (e.g. {same[0][0]} = {same[0][1]}); "
+                        "training on them would score the run on images it has seen")
     return with_paths(rows, images_dir), read_annotations(p/cfg.data.csv)
 
 def prepare_data(cfg:DictConfig, run:Run) -> RunData:
@@ -391,7 +400,8 @@ def prepare_data(cfg:DictConfig, run:Run) -> RunData:
     splits = stratified_split(y, cfg.data.split_strategy, seed=run.seed, fold=int(cfg.data.fold))   # every rank: the same seed, the same split
     extra, ann = None, read_annotations(path/cfg.data.csv)
     if cfg.data.get("extra"):
-        extra, extra_ann = _extra_rows(cfg, labels, run.main)                           # training split only
+        held_out = [Path(images_dir)/n for n in labels.ImageId.iloc[np.concatenate(splits[1:])]]
+        extra, extra_ann = _extra_rows(cfg, labels, held_out, run.main)                 # training split only; none a copy of a held-out image
         ann = pd.concat([ann, extra_ann], ignore_index=True)
     if run.main: _write_split(run.path/"split.csv", labels, splits, extra)
     loader = loader_options(cfg.data, run.device, run.world)

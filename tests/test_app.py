@@ -36,8 +36,18 @@ def _free_port() -> int:
 
 @pytest.fixture
 def app(tmp_path):
-    "severstal_app on a free port, its runs, data and cache in `tmp_path`; stopped with Ctrl-C (SIGINT) at the end."
+    "severstal_app on a free port, its runs, data and cache in `tmp_path`, for the browser; stopped with Ctrl-C (SIGINT) at the end."
     _browser_or_skip()
+    yield from _serve(tmp_path)
+
+
+@pytest.fixture
+def server(tmp_path):
+    "The same, for a program (no browser needed)."
+    yield from _serve(tmp_path)
+
+
+def _serve(tmp_path):
     port, env = _free_port(), {**os.environ, "SEVERSTAL_CBAM_CACHE": str(tmp_path/"cache"), "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg"}
     (tmp_path/"data").mkdir()
     # (started from a background job -- a shell's `&`, some CI runners -- it inherits SIGINT ignored: the app installs its own handler)
@@ -205,3 +215,23 @@ def test_a_run_outlives_the_app_that_launched_it(tmp_path):
     assert "epoch 5/6" in (run/"console.log").read_text()
     rows = list_runs(tmp_path/"runs")
     assert rows.status.tolist() == ["completed"], rows
+
+
+def test_the_api_launches_only_what_the_form_stands_for(server):
+    "Gradio's API takes the form's 16 values from any program: a Hydra override that writes a file or reads the environment is refused."
+    from gradio_client import Client
+    from severstal_cbam.app import form_values, recipe_config
+    url, tmp = server
+    v = form_values(recipe_config("quickstart"))
+    keys = ["model.name", "loss.type", "loss.gamma", "augment", "source", "data_path", "data.synthetic_images", "data.image_size",
+            "data.batch_size", "training.num_epochs", "training.lr", "training.optimizer", "training.schedule", "seed"]
+    client, pwned = Client(url, verbose=False), tmp/"pwned.pth"
+    for extra, refused in [("+hydra.callbacks.x._target_=pathlib.Path.write_text "
+                            f"'+hydra.callbacks.x._args_=[{{_target_:pathlib.Path,_args_:[\"{pwned}\"]}},\"import os\"]'", "no +, ++ or ~ prefixes"),
+                           ("training.resume=${oc.env:PATH}", "training.resume: set by the app"),
+                           ("model.weights=${oc.env:PATH}", "model.weights: interpolations"),
+                           ("hydra.mode=MULTIRUN hparams_search=quickstart_optuna", "hydra.mode: Hydra's own settings"),
+                           ("data.cache_dir=/tmp/elsewhere", "data.cache_dir: /tmp/elsewhere is outside")]:
+        msg = client.predict("quickstart", *[v[k] for k in keys], extra, api_name="/launch")
+        assert msg.startswith("**error**") and refused in msg and os.environ["PATH"] not in msg, (extra, msg)
+    assert not pwned.exists() and not any((tmp/"runs").glob("*")), list((tmp/"runs").glob("*"))   # nothing written, nothing launched
