@@ -29,7 +29,7 @@ from .rle import SHAPE
 from .train import CONF_DIR, load_config, validate_config
 
 # %% auto #0
-__all__ = ['RECIPES', 'FORM_KEYS', 'IMAGE_SIZES', 'APP_OWNED', 'PATH_KEYS', 'CONSOLE_LOG', 'THEME_FONTS', 'LOOPBACK', 'AppRoots',
+__all__ = ['RECIPES', 'FORM_KEYS', 'IMAGE_SIZES', 'APP_OWNED', 'CONSOLE_LOG', 'THEME_FONTS', 'LOOPBACK', 'AppRoots',
            'config_help', 'model_choices', 'augment_choices', 'recipe_config', 'form_values', 'form_overrides',
            'train_command', 'check_data_folder', 'settable_keys', 'check_overrides', 'check_paths', 'check_launch',
            'resume_args', 'RunLauncher', 'run_status', 'list_runs', 'run_groups', 'true_masks', 'inspect_image',
@@ -188,7 +188,6 @@ def check_data_folder(path:str|os.PathLike, roots:AppRoots, csv:str="train.csv",
     return p
 
 APP_OWNED = {"output_dir": "the app's runs folder (severstal_app runs=)", "training.resume": "the Resume button"}
-PATH_KEYS = ("data.path", "data.csv", "data.images", "data.extra", "data.cache_dir", "model.weights")   # keys naming a file or folder
 
 def settable_keys(cfg) -> set[str]:
     "Every dotted key of the composed config `cfg` that holds a value (nested groups walked), less `APP_OWNED`: what the page may set."
@@ -216,7 +215,7 @@ def check_overrides(overrides:Sequence[str], base) -> list[str]:
     return list(overrides)
 
 def check_paths(cfg, roots:AppRoots):
-    "`cfg` if every file or folder it names (`PATH_KEYS`) lies inside the app's folders (the cache below the runs folder or the library's); else a `ConfigError`."
+    "`cfg` if every file or folder it names lies inside the app's folders (the cache below the runs folder or the library's); else a `ConfigError`."
     d = cfg.data
     if d.path is not None:
         base = check_data_folder(d.path, roots, d.csv, d.images)
@@ -608,7 +607,7 @@ class HostCheck:
     async def __call__(self, scope, receive, send):
         if scope["type"] in ("http", "websocket"):
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-            bad = [f"{k} {headers[k]!r}" for k in ("host", "origin") if k in headers and headers[k] != "null" and _hostname(headers[k]) not in self.hosts]
+            bad = [f"{k} {headers[k]!r}" for k in ("host", "origin") if k in headers and _hostname(headers[k]) not in self.hosts]   # `null` too
             if bad:
                 if scope["type"] == "websocket": await send({"type": "websocket.close", "code": 1008}); return
                 body = f"severstal_app: refused: {bad[0]} is not this app's address".encode()

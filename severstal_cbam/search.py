@@ -141,9 +141,9 @@ class OptunaSweeper(Sweeper):
         study = open_study(folder, self.study_name, objective_direction(self.config.training.monitor), self.seed, self.n_startup_trials)
         fail_stale_trials(study)
         fixed = sorted(a for a in arguments if not a.startswith(("hydra.", "+hydra.", "hparams_search=", "output_dir=")))
-        _check_settings(study, folder/STUDY_FILE, {"config_name": self.config.hydra.job.config_name, "monitor": self.config.training.monitor,
-                                                   "overrides": fixed})
-        study.set_user_attr("settings", {"config_name": self.config.hydra.job.config_name, "monitor": self.config.training.monitor, "overrides": fixed})
+        settings = {"config_name": self.config.hydra.job.config_name, "monitor": self.config.training.monitor, "overrides": fixed}
+        _check_settings(study, folder/STUDY_FILE, settings)
+        study.set_user_attr("settings", settings)
         study.set_user_attr("monitor", self.config.training.monitor)
         study.set_user_attr("command", ["severstal_train", *(["--config-name", self.config.hydra.job.config_name]
                                                              if self.config.hydra.job.config_name != "train_config" else [])])
