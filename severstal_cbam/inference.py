@@ -19,9 +19,9 @@ from fastprogress.fastprogress import progress_bar
 from torch import nn
 
 from .callbacks import resolve_precision
-from .core import CLASSES, CLASS_COLS, CheckpointError, ConfigError, atomic_write, option, parse_args, run_command
+from .core import CLASSES, CLASS_COLS, CheckpointError, ConfigError, DataError, atomic_write, option, parse_args, run_command
 from .data import DECODERS, image_type
-from .labels import ImageProblem, list_images, read_image, read_labels
+from .labels import ImageProblem, file_digest, list_images, read_image, read_labels
 from .metrics import multilabel_metrics, tune_thresholds
 from .models import model_from_config
 from .record import load_checkpoint, read_record, write_json
@@ -31,9 +31,9 @@ from .rle import SHAPE
 __all__ = ['FINISHED', 'ONNX_INPUT', 'ONNX_OUTPUT', 'ImageError', 'TTA_FLIPS', 'PRECISIONS', 'RUN_FILES', 'Experiment',
            'finish_hint', 'load_experiment', 'Ensemble', 'run_folders', 'ensemble_thresholds', 'load_ensemble',
            'describe_models', 'onnx_metadata', 'OnnxModel', 'load_onnx', 'load_image', 'parse_tta', 'image_paths',
-           'predict_probs', 'predict_setting', 'predict', 'prediction_table', 'presence_table', 'score_images',
-           'split_images', 'evaluate', 'PredictArgs', 'confident', 'write_pseudo_labels', 'check_out', 'predict_cli',
-           'main']
+           'predict_probs', 'predict_setting', 'predict', 'prediction_table', 'presence_table', 'trained_digests',
+           'check_unseen', 'score_images', 'split_images', 'evaluate', 'PredictArgs', 'confident',
+           'write_pseudo_labels', 'check_out', 'predict_cli', 'main']
 
 # %% ../nbs/15_inference.ipynb #8c460607
 @dataclass
@@ -376,10 +376,35 @@ def presence_table(preds:pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["ImageId", "ClassId"])
 
 # %% ../nbs/15_inference.ipynb #885997de
-def score_images(exp:Experiment, images_dir:str|os.PathLike, labels:pd.DataFrame, names:Sequence[str]|None=None, **kwargs) -> tuple[pd.DataFrame, dict]:
-    "Predict `names` (default: every image of `labels`, a `read_labels` table) in `images_dir` and score them with the run's thresholds."
+def trained_digests(exp:Experiment|Ensemble|OnnxModel) -> dict[str, str]:
+    """`{file_digest: name}` of every image `exp` trained on: the `train` and `extra` rows of its run's `split.csv` (every member's, for an
+    ensemble; the source run's, for an ONNX file). A run of an older version, without digests, has its training images hashed where they are."""
+    out = {}
+    for m in exp.members if isinstance(exp, Ensemble) else [exp]:
+        if not (m.path/"split.csv").is_file(): continue
+        rows = pd.read_csv(m.path/"split.csv")
+        if "digest" not in rows:
+            images_dir = split_images(m, "train")[0]
+            rows = rows[(rows.split == "train") & rows.ImageId.map(lambda n: (images_dir/n).is_file())]
+            rows = rows.assign(digest=[file_digest(images_dir/n) for n in rows.ImageId])
+        rows = rows[rows.split.isin(("train", "extra"))]
+        out.update(zip(rows.digest, rows.ImageId))
+    return out
+
+def check_unseen(exp:Experiment|Ensemble|OnnxModel, paths:Sequence[Path]) -> None:
+    "Refuse to score images that `exp` trained on, by content (`trained_digests`, any name): their metrics would not be a test."
+    seen = trained_digests(exp)
+    if same := [(p.name, seen[d]) for p in map(Path, paths) if p.is_file() and (d := file_digest(p)) in seen]:
+        raise DataError(f"{Path(paths[0]).parent}: {len(same)} of {len(paths)} image(s) to score are images the model trained on (e.g. {same[0][0]} = "
+                        f"training image {same[0][1]}); their scores would not be a test: score held-out images (or split=train, for the training fit)")
+
+def score_images(exp:Experiment, images_dir:str|os.PathLike, labels:pd.DataFrame, names:Sequence[str]|None=None, seen_ok:bool=False,
+                 **kwargs) -> tuple[pd.DataFrame, dict]:
+    """Predict `names` (default: every image of `labels`, a `read_labels` table) in `images_dir` and score them with the run's thresholds.
+    Images the model trained on are refused (`check_unseen`) unless `seen_ok`."""
     images_dir, labels = Path(images_dir), labels.set_index("ImageId")
     names = labels.index.tolist() if names is None else list(names)
+    if not seen_ok: check_unseen(exp, [images_dir/n for n in names])
     preds = predict(exp, [images_dir/n for n in names], **kwargs)
     true = labels.loc[names, list(CLASS_COLS)].to_numpy()
     ok = (preds.error == "").to_numpy()
@@ -403,7 +428,7 @@ def evaluate(exp:Experiment|Ensemble|OnnxModel, split:str="test", **kwargs) -> t
         raise ConfigError("split: the ensemble's runs do not share one split (k-fold members each hold out their own); "
                           "score them with images=<folder> labels=<train.csv> instead")
     images_dir, csv, names = split_images(exp, split)
-    return score_images(exp, images_dir, read_labels(csv, images_dir), names, **kwargs)
+    return score_images(exp, images_dir, read_labels(csv, images_dir), names, seen_ok=split == "train", **kwargs)
 
 # %% ../nbs/15_inference.ipynb #4ad0d3fc
 @dataclass

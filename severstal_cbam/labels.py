@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_labels.ipynb #e36b3d67
 from __future__ import annotations
-import os
+import hashlib, os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +19,7 @@ from .rle import SHAPE, parse_rle
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'NEW_COLS', 'OLD_COLS', 'FORMATS', 'read_annotations', 'is_image_file', 'list_images', 'read_labels',
            'class_counts', 'cooccurrence', 'DatasetReport', 'ImageProblem', 'to_rgb8', 'read_image', 'check_image',
-           'validate_dataset']
+           'file_digest', 'validate_dataset']
 
 # %% ../nbs/02_labels.ipynb #bffd1a5f
 IMAGE_EXTS = (".jpg", ".jpeg", ".png")
@@ -210,6 +210,11 @@ def check_image(path:Path, shape:tuple[int,int]=SHAPE, decode:bool=True) -> tupl
     try: read_image(path, shape, decode)
     except ImageProblem as e: return e.problem, e.detail
     return None
+
+# %% ../nbs/02_labels.ipynb #f11ed19b
+def file_digest(path:str|os.PathLike) -> str:
+    "The BLAKE2b digest (16 bytes, hex) of the file's bytes: a renamed copy of an image has the same digest."
+    with open(path, "rb") as f: return hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
 
 # %% ../nbs/02_labels.ipynb #9fedcf50
 def validate_dataset(path:str|os.PathLike, csv_name:str="train.csv", images:str="train_images",

@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_train.ipynb #8c65f6df
 from __future__ import annotations
-import hashlib, importlib.util, json, logging, math, os, shutil, sys, threading, time, warnings
+import importlib.util, json, logging, math, os, shutil, sys, threading, time, warnings
 from contextlib import contextmanager
 from functools import partial
 from dataclasses import dataclass
@@ -35,7 +35,7 @@ from .core import (CLASSES, CLASS_COLS, ConfigError, DataError, SeverstalError, 
                                  run_command, seed_everything)
 from .data import DECODERS, SAMPLERS, build_dataloaders, load_dataset, test_dataloader, with_paths
 from .distributed import DataParallelTrainer, alone, broadcast_object, init_distributed, is_main_process, main_first
-from .labels import class_counts, read_annotations, validate_dataset
+from .labels import class_counts, file_digest, read_annotations, validate_dataset
 from .losses import loss_from_config
 from .metrics import ValidationScores, multilabel_metrics, tune_thresholds
 from .models import MODELS, model_from_config, param_counts, param_groups
@@ -51,8 +51,8 @@ log = logging.getLogger("severstal_cbam")
 __all__ = ['log', 'CONF_DIR', 'OPTIMIZERS', 'MONITORS', 'INT_KEYS', 'RESUME_MAY_CHANGE', 'LOG_FORMAT', 'load_config',
            'validate_config', 'nesterov_step', 'NesterovSGD', 'optimizer_from_config', 'group_lrs', 'scaled_lr',
            'loader_options', 'Run', 'resume_changes', 'start_run', 'describe', 'run_log', 'log_start', 'RunData',
-           'check_skipped', 'file_digest', 'prepare_data', 'describe_params', 'build_model', 'build_learner',
-           'open_record', 'fit_phases', 'find_lr', 'evaluate', 'train', 'metrics_table', 'train_help', 'main']
+           'check_skipped', 'prepare_data', 'describe_params', 'build_model', 'build_learner', 'open_record',
+           'fit_phases', 'find_lr', 'evaluate', 'train', 'metrics_table', 'train_help', 'main']
 
 # %% ../nbs/14_train.ipynb #3d28ffe3
 CONF_DIR = Path(severstal_cbam.__file__).parent/"conf"
@@ -309,12 +309,14 @@ def log_start(cfg:DictConfig, run:Run) -> None:
     log.info("environment: " + json.dumps(environment()))
 
 # %% ../nbs/14_train.ipynb #5f1e0a02
-def _write_split(path:Path, labels:pd.DataFrame, splits:tuple, extra:pd.DataFrame|None=None) -> None:
-    "Atomically write `ImageId,split` for the `(train, valid, test)` index arrays, and `extra` (`data.extra`) images as `extra`."
+def _write_split(path:Path, labels:pd.DataFrame, splits:tuple, digests:list[str], extra:pd.DataFrame|None=None) -> None:
+    """Atomically write `ImageId,split,digest` for the `(train, valid, test)` index arrays, and `extra` (`data.extra`) images as `extra`.
+    `digest` (`file_digest` of each image, given as `digests` for `labels`) lets a scorer recognise the run's training images under any name."""
     names = np.empty(len(labels), dtype=object)
     for name, idx in zip(("train", "valid", "test"), splits): names[np.asarray(idx, dtype=int)] = name
-    df = pd.DataFrame({"ImageId": labels["ImageId"].to_numpy(), "split": names})
-    if extra is not None: df = pd.concat([df, pd.DataFrame({"ImageId": extra["ImageId"].to_numpy(), "split": "extra"})])
+    df = pd.DataFrame({"ImageId": labels["ImageId"].to_numpy(), "split": names, "digest": list(digests)})
+    if extra is not None:
+        df = pd.concat([df, pd.DataFrame({"ImageId": extra["ImageId"].to_numpy(), "split": "extra", "digest": [file_digest(p) for p in extra.path]})])
     with atomic_write(path) as f: df.to_csv(f, index=False)
 
 def _pred_table(rows:pd.DataFrame, probs:np.ndarray, split:str) -> pd.DataFrame:
@@ -368,19 +370,21 @@ def check_skipped(labels:pd.DataFrame, kept:pd.DataFrame, skipped:list[dict], ma
         raise DataError(f"data.on_bad_images=skip would leave out {len(skipped)} of {len(labels)} images, more than data.max_skipped="
                         f"{max_share:g} of them (e.g. {eg}): fix the files, or raise data.max_skipped")
 
-def file_digest(path:str|os.PathLike) -> str:
-    "The BLAKE2b hash of a file's bytes: the same image under any name."
-    with open(path, "rb") as f: return hashlib.file_digest(f, "blake2b").hexdigest()
+def _check_copies(images_dir:Path, names:pd.Series, digests:list[str], splits:tuple) -> None:
+    "Refuse a data set in which a validation or test image is a copy (the same bytes, `file_digest`) of a training image under another name."
+    train = {digests[i]: names.iloc[i] for i in splits[0]}
+    same = [(s, names.iloc[i], train[digests[i]]) for s, idx in zip(("validation", "test"), splits[1:]) for i in idx if digests[i] in train]
+    if same: raise DataError(f"{images_dir}: {len(same)} held-out image(s) are copies of training images under another name (e.g. the {same[0][0]} "
+                             f"image {same[0][1]} = {same[0][2]}); remove one of each pair, or the run is scored on images it trained on")
 
-def _extra_rows(cfg:DictConfig, labels:pd.DataFrame, held_out:list[Path], main:bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _extra_rows(cfg:DictConfig, labels:pd.DataFrame, held:dict[str, str], main:bool) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`data.extra`: the rows (with their image paths) and annotations of a Kaggle-layout folder of more training images, e.g. pseudo-labels.
-    Refused if one has the name of a labelled image, or the content of a held-out (`held_out`: validation and test) image under another name."""
+    Refused if one has the name of a labelled image, or the content of a held-out image (`held`: {digest: name} of validation and test)."""
     p = Path(cfg.data.extra).expanduser()
     if cfg.data.validate and main: _bad_images(validate_dataset(p, cfg.data.csv, cfg.data.images), "error")
     rows, images_dir = load_dataset(p, cfg.data.csv, cfg.data.images)
     if both := sorted(set(rows.ImageId) & set(labels.ImageId)):
         raise DataError(f"data.extra: {len(both)} image(s) of {p} are also in the labelled set (e.g. {both[0]}); an extra image must be new")
-    held = {file_digest(f): Path(f).name for f in held_out}
     if same := [(n, held[d]) for n in rows.ImageId if (d := file_digest(Path(images_dir)/n)) in held]:
         raise DataError(f"data.extra: {len(same)} image(s) of {p} are copies of validation or test images (e.g. {same[0][0]} = {same[0][1]}); "
                         "training on them would score the run on images it has seen")
@@ -398,12 +402,14 @@ def prepare_data(cfg:DictConfig, run:Run) -> RunData:
                                    "; ".join(f"{s['image']} ({s['problem']})" for s in skipped[:10]) + (" ..." if len(skipped) > 10 else ""))
     y = labels[list(CLASS_COLS)].to_numpy()
     splits = stratified_split(y, cfg.data.split_strategy, seed=run.seed, fold=int(cfg.data.fold))   # every rank: the same seed, the same split
+    digests = [file_digest(Path(images_dir)/n) for n in labels.ImageId]             # an image's identity is its bytes, not its name
+    _check_copies(Path(images_dir), labels.ImageId, digests, splits)
     extra, ann = None, read_annotations(path/cfg.data.csv)
     if cfg.data.get("extra"):
-        held_out = [Path(images_dir)/n for n in labels.ImageId.iloc[np.concatenate(splits[1:])]]
-        extra, extra_ann = _extra_rows(cfg, labels, held_out, run.main)                 # training split only; none a copy of a held-out image
+        held = {digests[i]: labels.ImageId.iloc[i] for i in np.concatenate(splits[1:])}
+        extra, extra_ann = _extra_rows(cfg, labels, held, run.main)                    # training split only; none a copy of a held-out image
         ann = pd.concat([ann, extra_ann], ignore_index=True)
-    if run.main: _write_split(run.path/"split.csv", labels, splits, extra)
+    if run.main: _write_split(run.path/"split.csv", labels, splits, digests, extra)
     loader = loader_options(cfg.data, run.device, run.world)
     if run.main:
         log.info(f"data: {path} ({'synthetic, ' if synthetic else ''}{len(labels)} images); {cfg.data.split_strategy} split "
