@@ -222,6 +222,7 @@ def check_paths(cfg, roots:AppRoots):
         for k in ("csv", "images"): roots.check(base/d[k], f"data.{k}")
     if d.extra is not None: roots.check(d.extra, "data.extra")
     if cfg.model.weights is not None: roots.check(cfg.model.weights, "model.weights")
+    if cfg.model.get("init") is not None: roots.check(cfg.model.init, "model.init")
     if d.cache_dir is not None:
         c = Path(d.cache_dir).expanduser().resolve()
         if not any(_inside(c, r) for r in (roots.runs, default_cache_dir().resolve())):

@@ -38,7 +38,7 @@ from .distributed import DataParallelTrainer, alone, broadcast_object, init_dist
 from .labels import class_counts, file_digest, read_annotations, validate_dataset
 from .losses import loss_from_config
 from .metrics import ValidationScores, multilabel_metrics, tune_thresholds
-from .models import MODELS, model_from_config, param_counts, param_groups
+from .models import INIT_HEADS, MODELS, init_from, model_from_config, param_counts, param_groups
 from .record import (claim_run_dir, environment, flatten_config, load_checkpoint, new_run_dir, read_record,
                                    save_learning_curves, write_json)
 from .split import parse_strategy, stratified_split
@@ -126,6 +126,11 @@ def validate_config(cfg:DictConfig) -> None:
     check("training.tensorboard", not t.get("tensorboard") or importlib.util.find_spec("tensorboard") is not None,
           'the tensorboard package is not installed: pip install "severstal_cbam[tensorboard]"')
     if cfg.model.weights is not None: check("model.weights", Path(cfg.model.weights).is_file(), f"file not found: {cfg.model.weights}")
+    m = cfg.model
+    check("model.init_head", m.get("init_head", "keep") in INIT_HEADS, f"must be one of {', '.join(INIT_HEADS)}, got {m.get('init_head')!r}")
+    if m.get("init") is not None:
+        check("model.init", Path(str(m.init)).expanduser().exists(), f"not found: {m.init}")
+        check("model.init", not m.pretrained and m.weights is None, "starts from a whole run's weights: give it without model.pretrained or model.weights")
     if t.resume is not None: check("training.resume", Path(t.resume).exists(), f"not found: {t.resume}")
 
 # %% ../nbs/14_train.ipynb #6a26af49
@@ -430,10 +435,11 @@ def describe_params(counts:dict) -> str:
     return f"parameters: {_human(counts['total'])} total, {_human(counts['trainable'])} trainable; CBAM {share('cbam')}, classifier {share('head')}"
 
 def build_model(cfg:DictConfig, run:Run) -> nn.Module:
-    """Stage 2: the model from `cfg.model` (ImageNet weights from the hub -- rank 0 downloads first -- or `model.weights`), the
-    resumed weights; its parameter counts logged. Before any data work, so that an offline `model.pretrained=true` stops at once."""
+    """Stage 2: the model from `cfg.model` (ImageNet weights from the hub -- rank 0 downloads first -- `model.weights`, or another
+    run's with `model.init`), the resumed weights; its parameter counts logged. Before any data work, so that an offline `model.pretrained=true` stops at once."""
     seed_everything(run.seed)                                        # the initial weights depend on the seed alone
     model = main_first(lambda: model_from_config(cfg.model))
+    if cfg.model.get("init") is not None: model.weights_report = init_from(model, cfg.model.init, cfg.model.get("init_head", "keep"))
     if run.resume: model.load_state_dict(run.resume["model"])
     if cfg.training.grad_checkpointing: model.set_grad_checkpointing(True)
     if cfg.training.compile: model.compile()

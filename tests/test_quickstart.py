@@ -1,8 +1,16 @@
-"""The README's main job learns on a CPU: `severstal_train --config-name quickstart`, shortened to 2 epochs (3.7
-minutes with the suite's one thread) on its 600 synthetic images, must reach a test macro ROC AUC of 0.7 and improve
-its validation AUC by 0.1 over the run (measured on a 2-core EPYC without bf16: test 0.821, validation 0.579 -> 0.783;
-3 epochs gave 0.814 and 0.575 -> 0.800 in 7 minutes, which CI's 20-minute budget no longer affords). Where the real sample is at hand the run is also scored on it (`recipes.real_scores`: too short a run for
-a goal there; the check is that the scoring works). The recipe and its full curves: nbs/18_recipes.ipynb.
+"""The README's main job learns on a CPU: `severstal_train --config-name quickstart`, shortened to 4 epochs (about 6 minutes
+with the suite's one thread) on its 600 synthetic images, must reach a test macro ROC AUC of 0.65 and improve its validation
+AUC by 0.15 over the run. A model that does not learn stays near 0.5 and gains nothing.
+
+Why 4 epochs and these bars (issue #37): a learning test must pass with room on every precision and machine, and bf16 (every
+GPU, AMX CPUs) changes a run's numerics as much as another seed does. Measured on a 2-core AMD EPYC without bf16, fp32, six
+seeds, test macro AUC (validation first -> last epoch):
+  seed 1 0.827 (0.449 -> 0.837), 2 0.863 (0.514 -> 0.822), 3 0.918 (0.510 -> 0.880), 4 0.868 (0.505 -> 0.861),
+  5 0.860 (0.558 -> 0.883), 42 0.753 (0.563 -> 0.792); bf16 (SEVERSTAL_AUTO_PRECISION=bf16), seed 42: BF16_RESULT.
+Lowest test AUC 0.753, lowest validation gain 0.229: the bars leave 0.1 and 0.08. At 2 epochs the same seeds gave 0.574 to
+0.821 and at 3 epochs 0.475 to 0.839 (a short one-cycle run sometimes has not started learning): no bar held there.
+Where the real sample is at hand the run is also scored on it (`recipes.real_scores`: too short a run for a goal there; the
+check is that the scoring works). The recipe and its full curves: nbs/18_recipes.ipynb.
 
 The longest test of the suite: `conftest.py` starts it first, so that the other pytest-xdist worker runs the rest
 beside it."""
@@ -17,13 +25,13 @@ from test_train_cli import experiments, run
 @pytest.mark.slow
 @pytest.mark.longest
 def test_quickstart_learns(tmp_path):
-    run(["--config-name", "quickstart", "training.num_epochs=2", f"output_dir={tmp_path/'qs'}"], tmp_path)
+    run(["--config-name", "quickstart", "training.num_epochs=4", f"output_dir={tmp_path/'qs'}"], tmp_path)
     (exp,) = experiments(tmp_path/"qs")
     rec = json.loads((exp/"results.json").read_text())
     auc = rec["test"]["tuned"]["macro"]["roc_auc"]
     print(f"test macro ROC AUC {auc:.3f}; per class", {c: round(v["roc_auc"], 3) for c, v in rec["test"]["tuned"]["per_class"].items()})
-    assert auc >= 0.7, auc
-    assert rec["history"][-1]["auc_macro"] > rec["history"][0]["auc_macro"] + 0.1, [h["auc_macro"] for h in rec["history"]]
+    assert auc >= 0.65, auc
+    assert rec["history"][-1]["auc_macro"] > rec["history"][0]["auc_macro"] + 0.15, [h["auc_macro"] for h in rec["history"]]
     from severstal_cbam.recipes import real_scores
     from severstal_cbam.sample import local_sample, severstal_sample
     if local_sample() is None: pytest.skip("$SEVERSTAL_SAMPLE is not set: the run is not scored on real images")
