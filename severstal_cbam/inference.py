@@ -21,7 +21,7 @@ from torch import nn
 from .callbacks import resolve_precision
 from .core import CLASSES, CLASS_COLS, CheckpointError, ConfigError, DataError, atomic_write, option, parse_args, run_command
 from .data import DECODERS, image_type
-from .labels import ImageProblem, file_digest, list_images, read_image, read_labels
+from .labels import ImageProblem, file_digest, list_images, read_annotations, read_image, read_labels
 from .metrics import multilabel_metrics, tune_thresholds
 from .models import model_from_config
 from .record import load_checkpoint, read_record, write_json
@@ -439,6 +439,7 @@ class PredictArgs:
     images: str|None = option(None, "a folder of images or one image (or give split instead)")
     split: str|None = option(None, "instead of images: test, valid or train of the run's own data, scored against its labels")
     labels: str|None = option(None, "with images=<folder>: a train.csv (either Kaggle format) to score its images against")
+    attention: bool = option(True, "with labels=: also measure where the model looks against the masks (metrics.json's attention)")
     out: str = option("predictions.csv", "the predictions CSV; beside it <stem>_presence.csv, and <stem>_metrics.json when scored")
     weights: str = option("best", "best (the checkpoint the run evaluated), final (model_final.pt) or a weights file")
     tta: str = option("none", "flip views averaged with the image: none, hflip, vflip, hvflip, or several joined by commas")
@@ -521,7 +522,12 @@ def _predict(argv:Sequence[str]) -> int:
     precision = exp.precision if isinstance(exp, OnnxModel) else predict_setting(exp, a.precision, device)[0]
     kw = dict(bs=a.batch_size, tta=a.tta, num_workers=a.num_workers, precision=a.precision)
     if a.split is not None: preds, metrics = evaluate(exp, a.split, **kw)
-    elif a.labels is not None: preds, metrics = score_images(exp, a.images, read_labels(a.labels, a.images), **kw)
+    elif a.labels is not None:
+        preds, metrics = score_images(exp, a.images, read_labels(a.labels, a.images), **kw)
+        if isinstance(exp, Experiment) and a.attention:
+            from severstal_cbam.interpret import attention_localisation   # interpret builds on inference: imported here, where it is used
+            ann = read_annotations(a.labels)
+            metrics["attention"] = attention_localisation(exp, a.images, ann[ann.ImageId.isin(set(preds.ImageId[preds.error == ""]))])
     else: preds, metrics = predict(exp, a.images, **kw), None
     with atomic_write(out) as f: preds.to_csv(f, index=False, float_format="%.7g")
     if a.pseudo_labels is not None:
@@ -540,6 +546,9 @@ def _predict(argv:Sequence[str]) -> int:
         write_json(out.with_name(f"{out.stem}_metrics.json"), metrics)
         print(f"{a.split + ' split' if a.split else a.labels}, thresholds {np.round(exp.thresholds, 3).tolist()}: macro F1 {metrics['macro']['f1']:.3f}  " +
               " ".join(f"c{c}={metrics['per_class'][c]['f1']:.3f}" for c in CLASSES))
+        if metrics.get("attention"):
+            print("pointing-game hit rate against the masks: " + "; ".join(f"class {c} ({next(iter(ms.values()))['images']} images) " +
+                  " ".join(f"{k} {v['hit_rate']:.2f}" for k, v in ms.items()) for c, ms in metrics["attention"].items()))
     return 0 if n_ok else 1
 
 def predict_cli(argv:Sequence[str]) -> int:
