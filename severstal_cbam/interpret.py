@@ -4,7 +4,7 @@
 
 # %% ../nbs/16_interpret.ipynb #b8d55c93
 from __future__ import annotations
-import os, sys
+import os, sys, warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import precision_recall_curve, average_precision_score
+from sklearn.metrics import precision_recall_curve, average_precision_score, roc_auc_score
 
 from .core import CLASSES, CLASS_COLS, CheckpointError, ConfigError, atomic_write, option, parse_args, run_command
-from .inference import Experiment, load_image
+from .inference import FINISHED, Experiment, load_image
+from .split import parse_strategy
 from .rle import SHAPE, rle_decode
 from .record import flatten_config, plot_learning_curves, read_record
 from .sample import CLASS_COLORS
@@ -28,7 +29,7 @@ from fastai.vision.core import imagenet_stats
 __all__ = ['IGNORED_KEYS', 'attention_maps', 'show_attention', 'attention_overlay', 'grad_cam', 'localisation',
            'attention_localisation', 'plot_history', 'plot_histories', 'run_predictions', 'confusion_counts',
            'pr_curves', 'compare_experiments', 'plot_comparison', 'ablation_report', 'format_report', 'markdown_table',
-           'plot_ablation', 'write_report', 'ReportArgs', 'main']
+           'plot_ablation', 'cv_report', 'is_cv', 'write_report', 'ReportArgs', 'main']
 
 # %% ../nbs/16_interpret.ipynb #ec684dcc
 def _normalize(x:torch.Tensor) -> torch.Tensor:
@@ -301,6 +302,47 @@ def plot_ablation(rep:pd.DataFrame):
     fig.tight_layout()
     return fig
 
+# %% ../nbs/16_interpret.ipynb #c5c0a002
+def cv_report(folder:str|os.PathLike) -> pd.DataFrame:
+    """Per class (and macro): out-of-fold ROC AUC of the finished `cv_<k>` runs below `folder` (one per fold) -- pooled over every image, and
+    per fold as mean, std (ddof=1) -- with the images and positives scored."""
+    folder, paths = _record_paths(folder)
+    runs = [(p.parent, r) for p, r in _readable(paths) if r.get("status") in FINISHED]
+    strategies = {r["config"]["data"]["split_strategy"] for _, r in runs}
+    if len(strategies) != 1 or parse_strategy(next(iter(strategies)))[0] != "cv":
+        raise ConfigError(f"{folder}: not one cross-validation (finished runs' data.split_strategy: {sorted(strategies) or 'none'}; expected one cv_<k>)")
+    k = parse_strategy(next(iter(strategies)))[1][0]
+    if (folds := sorted(int(r["config"]["data"]["fold"]) for _, r in runs)) != list(range(k)):
+        raise ConfigError(f"{folder}: a {k}-fold cross-validation needs one finished run per data.fold 0..{k-1}, found {folds}")
+    oof = pd.concat([pd.read_csv(d/"predictions.csv").query("split == 'test'").assign(fold=int(r["config"]["data"]["fold"])) for d, r in runs])
+    labelled = {n for d, _ in runs for n in pd.read_csv(d/"split.csv").query("split != 'extra'").ImageId}
+    if oof.ImageId.duplicated().any() or set(oof.ImageId) != labelled:
+        raise ConfigError(f"{folder}: the runs' test folds do not cover the data set once ({oof.ImageId.duplicated().sum()} images tested twice, "
+                          f"{len(labelled - set(oof.ImageId))} never): runs of one seed and one data set only")
+    def auc(df, c): return roc_auc_score(df[f"class_{c}"], df[f"prob_c{c}"]) if df[f"class_{c}"].nunique() == 2 else np.nan
+    rows = {}
+    for c in CLASSES:
+        per = np.array([auc(g, c) for _, g in oof.groupby("fold")])
+        rows[f"class {c}"] = {"images": len(oof), "positives": int(oof[f"class_{c}"].sum()), "auc": auc(oof, c),
+                              "fold_mean": np.nanmean(per) if not np.isnan(per).all() else np.nan,
+                              "fold_std": np.nanstd(per, ddof=1) if (~np.isnan(per)).sum() > 1 else np.nan}
+    df = pd.DataFrame(rows).T
+    df.loc["macro"] = {"images": len(oof), "positives": np.nan, **{k_: df[k_].mean() for k_ in ("auc", "fold_mean", "fold_std")}}
+    return df
+
+def _readable(paths) -> list[tuple[Path, dict]]:
+    "The records of `paths` that can be read (`compare_experiments` lists the others)."
+    out = []
+    for p in paths:
+        try: out.append((p, read_record(p)))
+        except CheckpointError: pass
+    return out
+
+def is_cv(folder:str|os.PathLike) -> bool:
+    "Whether every readable run below `folder` was trained with a `cv_<k>` split strategy."
+    strategies = {r.get("config", {}).get("data", {}).get("split_strategy") for _, r in _readable(Path(folder).rglob("results.json"))}
+    return bool(strategies) and all(isinstance(s, str) and s.startswith("cv") for s in strategies)
+
 # %% ../nbs/16_interpret.ipynb #9e06a8a4
 def write_report(folder:str|os.PathLike, split:str="test", which:str="tuned") -> dict[str, Path]:
     "Write the comparison and ablation tables (CSV, markdown) and plots (PNG) into `folder`; returns the paths."
@@ -319,6 +361,14 @@ def write_report(folder:str|os.PathLike, split:str="test", which:str="tuned") ->
             f.write(markdown_table(format_report(rep)) + "\n")
         _savefig(plot_ablation(rep), out["ablation.png"])
     else: out.pop("comparison.png")
+    if is_cv(folder):
+        try: cv = cv_report(folder)
+        except ConfigError as e: warnings.warn(f"no cross-validation table: {e}"); return out
+        out.update({"cv.csv": folder/"cv.csv", "cv.md": folder/"cv.md"})
+        with atomic_write(out["cv.csv"]) as f: cv.to_csv(f)
+        with atomic_write(out["cv.md"]) as f:
+            f.write(f"# Cross-validation: {folder.name}\n\nout-of-fold test ROC AUC: pooled over every image, and per fold (mean ± std)\n\n")
+            f.write(markdown_table(cv.round(3).astype(object).where(cv.notna(), "-")) + "\n")
     return out
 
 def _savefig(fig, path:Path):
@@ -344,6 +394,7 @@ def _report(argv) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         print(cmp.to_string(index=False))
         if "ablation.md" in out: print("\n" + out["ablation.md"].read_text())
+        if "cv.md" in out: print("\n" + out["cv.md"].read_text())
     print("wrote " + ", ".join(str(p) for p in out.values()))
     if (Path(a.runs)/"optuna.db").is_file(): _report_search(Path(a.runs))
 

@@ -16,7 +16,7 @@ from .core import CLASS_COLS, ConfigError
 __all__ = ['STRATEGIES', 'parse_strategy', 'stratified_split', 'split_summary']
 
 # %% ../nbs/04_split.ipynb #f0830526
-STRATEGIES = ("stratified_70_15_15", "stratified_80_10_10", "kfold_5")
+STRATEGIES = ("stratified_70_15_15", "stratified_80_10_10", "kfold_5", "cv_5")
 
 def _with_clean(y:np.ndarray) -> np.ndarray:
     "The label matrix with a last column for images with no label."
@@ -52,16 +52,16 @@ def _ensure_present(y:np.ndarray, splits:list[np.ndarray], names=("train", "vali
 
 # %% ../nbs/04_split.ipynb #5326508c
 def parse_strategy(strategy:str) -> tuple[str, tuple]:
-    "`('holdout', (train, valid, test) fractions)` or `('kfold', (k,))` for a strategy name."
+    "`('holdout', (train, valid, test) fractions)`, `('kfold', (k,))` or `('cv', (k,))` for a strategy name."
     if m := re.fullmatch(r"stratified_(\d+)_(\d+)_(\d+)", strategy):
         p = tuple(int(x) for x in m.groups())
         if sum(p) != 100 or p[0] == 0 or p[1] == 0: raise ConfigError(f"split strategy {strategy!r}: percentages must sum to 100 with train and valid > 0")
         return "holdout", tuple(x / 100 for x in p)
-    if m := re.fullmatch(r"kfold_?(\d+)", strategy):
-        if int(m.group(1)) < 2: raise ConfigError(f"split strategy {strategy!r}: k must be at least 2")
-        return "kfold", (int(m.group(1)),)
+    if m := re.fullmatch(r"(kfold|cv)_?(\d+)", strategy):
+        if int(m.group(2)) < 2: raise ConfigError(f"split strategy {strategy!r}: k must be at least 2")
+        return m.group(1), (int(m.group(2)),)
     raise ConfigError(f"Unknown split strategy {strategy!r}. Known: {', '.join(STRATEGIES)} "
-                     "(or any stratified_<train>_<valid>_<test> summing to 100, kfold_<k>)")
+                     "(or any stratified_<train>_<valid>_<test> summing to 100, kfold_<k>, cv_<k>)")
 
 # %% ../nbs/04_split.ipynb #c22e5f44
 def stratified_split(y:np.ndarray, strategy:str="stratified_70_15_15", seed:int=42, fold:int=0,
@@ -77,12 +77,17 @@ def stratified_split(y:np.ndarray, strategy:str="stratified_70_15_15", seed:int=
     else:
         (k,) = args
         if not 0 <= fold < k: raise ConfigError(f"data.fold must be in 0..{k-1} for {strategy!r}, got {fold}")
-        rest, test_idx = _holdout(y5, idx, test_frac, seed)
         folds = MultilabelStratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-        tr, va = list(folds.split(np.zeros(len(rest)), y5[rest]))[fold]
-        train_idx, valid_idx = rest[tr], rest[va]
+        if kind == "cv":                                                # fold `fold` is the test set; valid from the others
+            rest, test_idx = next(f for i, f in enumerate(folds.split(np.zeros(len(idx)), y5)) if i == fold)
+            train_idx, valid_idx = _holdout(y5, rest, test_frac, seed)
+        else:
+            rest, test_idx = _holdout(y5, idx, test_frac, seed)
+            tr, va = list(folds.split(np.zeros(len(rest)), y5[rest]))[fold]
+            train_idx, valid_idx = rest[tr], rest[va]
     splits = [np.sort(s) for s in (train_idx, valid_idx, test_idx)]
-    if len(splits[2]): splits = _ensure_present(y5, splits)
+    if kind == "cv": splits[:2] = _ensure_present(y5, splits[:2], names=("train", "valid"))   # the test folds stay a partition
+    elif len(splits[2]): splits = _ensure_present(y5, splits)
     else: splits[:2] = _ensure_present(y5, splits[:2], names=("train", "valid"))
     return tuple(splits)
 
