@@ -4,7 +4,7 @@
 
 # %% ../nbs/15_inference.ipynb #1c68bede
 from __future__ import annotations
-import functools, json, os, shutil, sys
+import functools, json, os, shutil, sys, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Iterable, Sequence
@@ -378,9 +378,13 @@ def presence_table(preds:pd.DataFrame) -> pd.DataFrame:
 # %% ../nbs/15_inference.ipynb #885997de
 def trained_digests(exp:Experiment|Ensemble|OnnxModel) -> dict[str, str]:
     """`{file_digest: name}` of every image `exp` trained on: the `train` and `extra` rows of its run's `split.csv` (every member's, for an
-    ensemble; the source run's, for an ONNX file). A run of an older version, without digests, has its training images hashed where they are."""
+    ensemble; the source run's, for an ONNX file, with a warning where that run is not here). A run of an older version, without digests, has
+    its training images hashed where they are."""
     out = {}
     for m in exp.members if isinstance(exp, Ensemble) else [exp]:
+        try: m.path
+        except FileNotFoundError as e:                                  # a deployed file without its run: nothing to check against
+            warnings.warn(f"{str(e).split(';')[0]}: the images scored cannot be checked against its training images"); continue
         if not (m.path/"split.csv").is_file(): continue
         rows = pd.read_csv(m.path/"split.csv")
         if "digest" not in rows:
