@@ -16,6 +16,7 @@ import torch
 from fastai.vision.augment import Resize, ResizeMethod
 from fastai.vision.core import image2tensor, imagenet_stats
 from fastprogress.fastprogress import progress_bar
+import torch.nn.functional as F
 from torch import nn
 
 from .callbacks import resolve_precision
@@ -25,15 +26,16 @@ from .labels import ImageProblem, file_digest, list_images, read_annotations, re
 from .metrics import multilabel_metrics, tune_thresholds
 from .models import model_from_config
 from .record import load_checkpoint, read_record, write_json
-from .rle import SHAPE
+from .rle import SHAPE, rle_decode
 
 # %% auto #0
 __all__ = ['FINISHED', 'ONNX_INPUT', 'ONNX_OUTPUT', 'ImageError', 'TTA_FLIPS', 'PRECISIONS', 'RUN_FILES', 'Experiment',
            'finish_hint', 'load_experiment', 'Ensemble', 'run_folders', 'ensemble_thresholds', 'load_ensemble',
            'describe_models', 'onnx_metadata', 'OnnxModel', 'load_onnx', 'load_image', 'parse_tta', 'image_paths',
            'predict_probs', 'predict_setting', 'predict', 'prediction_table', 'presence_table', 'trained_digests',
-           'check_unseen', 'score_images', 'split_images', 'evaluate', 'PredictArgs', 'confident',
-           'write_pseudo_labels', 'check_out', 'predict_cli', 'main']
+           'check_unseen', 'score_images', 'split_images', 'evaluate', 'grad_cam', 'localisation',
+           'attention_localisation', 'PredictArgs', 'confident', 'write_pseudo_labels', 'check_out', 'predict_cli',
+           'main']
 
 # %% ../nbs/15_inference.ipynb #8c460607
 @dataclass
@@ -434,6 +436,60 @@ def evaluate(exp:Experiment|Ensemble|OnnxModel, split:str="test", **kwargs) -> t
     images_dir, csv, names = split_images(exp, split)
     return score_images(exp, images_dir, read_labels(csv, images_dir), names, seen_ok=split == "train", **kwargs)
 
+# %% ../nbs/15_inference.ipynb #10c0a002
+def _normalized(x:torch.Tensor) -> torch.Tensor:
+    "A uint8 image batch normalised with the ImageNet statistics, as the models see it."
+    mean, std = (torch.tensor(s, device=x.device).view(1, 3, 1, 1) for s in imagenet_stats)
+    return (x.float() / 255 - mean) / std
+
+@torch.no_grad()
+def _cbam_maps(model:nn.Module, x:torch.Tensor, size:tuple[int, int]) -> dict[int, torch.Tensor]:
+    "`{stage: (B, H, W)}`: each CBAM stage's spatial attention for the normalised batch `x`, resized to `size` (none for a plain ConvNeXt)."
+    if not hasattr(model, "attention_maps"): return {}
+    model.eval()(x)
+    return {s: F.interpolate(m.float(), size=size, mode="bilinear", align_corners=False)[:, 0].clamp(0, 1) for s, m in model.attention_maps().items()}
+
+def grad_cam(model:torch.nn.Module, x:torch.Tensor, cls:int) -> torch.Tensor:
+    "Grad-CAM of class index `cls` (0-3) on the last ConvNeXt stage for the normalised batch `x`: `(B, h, w)`, >= 0."
+    acts = []
+    hook = model.stages[-1].register_forward_hook(lambda m, i, o: acts.append(o))
+    try:
+        with torch.enable_grad():
+            logits = model.eval()(x)
+            grad, = torch.autograd.grad(logits[:, cls].sum(), acts[0])
+    finally: hook.remove()
+    return F.relu((grad.mean((2, 3), keepdim=True) * acts[0]).sum(1)).detach()
+
+def localisation(heat:np.ndarray, mask:np.ndarray, tolerance:int=15) -> tuple[bool, float, float]:
+    """For one map `heat` and one binary `mask` of the same (H, W): whether the map's maximum lies in the mask dilated by `tolerance`
+    pixels (pointing game), the share of the map's mass inside the mask, and the mask's share of the image."""
+    if heat.shape != mask.shape: raise ValueError(f"heat {heat.shape} and mask {mask.shape} differ in size")
+    m = torch.as_tensor(mask, dtype=torch.float32)[None, None]
+    grown = F.max_pool2d(m, 2 * tolerance + 1, stride=1, padding=tolerance)[0, 0].numpy() > 0 if tolerance else mask > 0
+    hit = bool(grown.flat[int(np.argmax(heat))])
+    total = float(heat.sum())
+    return hit, float(heat[mask > 0].sum()) / total if total > 0 else 0.0, float((mask > 0).mean())
+
+def attention_localisation(exp:Experiment, images_dir:str|os.PathLike, annotations:pd.DataFrame, tolerance:int=15) -> dict:
+    """Per class, over the images of `images_dir` that `annotations` (`labels.read_annotations`) gives a mask of that class: the hit rate,
+    the mean mass in the mask and the mean mask share of the CBAM attention of each stage (`cbam_stage<k>`) and of the class's `gradcam`."""
+    model, rows = exp.model, annotations.groupby("ImageId")
+    scores = {}                                                         # (class, method) -> [(hit, mass, share), ...]
+    for name, ann in rows:
+        x = _normalized(load_image(Path(images_dir)/name, exp.image_size, decoder=exp.decoder)[None].to(next(model.parameters()).device))
+        maps = _cbam_maps(model, x, SHAPE)
+        for c, rle in zip(ann.ClassId, ann.EncodedPixels):
+            mask = rle_decode(rle)
+            if not mask.any(): continue
+            cam = F.interpolate(grad_cam(model, x, CLASSES.index(c))[:, None], size=SHAPE, mode="bilinear", align_corners=False)[0, 0]
+            heats = {**{f"cbam_stage{k}": v[0] for k, v in maps.items()}, "gradcam": cam}
+            for method, h in heats.items(): scores.setdefault((int(c), method), []).append(localisation(h.cpu().numpy(), mask, tolerance))
+    out = {}
+    for (c, method), v in sorted(scores.items()):
+        a = np.asarray(v, dtype=float)
+        out.setdefault(str(c), {})[method] = {"images": len(v), "hit_rate": a[:, 0].mean(), "mass_in_mask": a[:, 1].mean(), "mask_share": a[:, 2].mean()}
+    return out
+
 # %% ../nbs/15_inference.ipynb #4ad0d3fc
 @dataclass
 class PredictArgs:
@@ -529,7 +585,6 @@ def _predict(argv:Sequence[str]) -> int:
     elif a.labels is not None:
         preds, metrics = score_images(exp, a.images, read_labels(a.labels, a.images), **kw)
         if isinstance(exp, Experiment) and a.attention:
-            from severstal_cbam.interpret import attention_localisation   # interpret builds on inference: imported here, where it is used
             ann = read_annotations(a.labels)
             metrics["attention"] = attention_localisation(exp, a.images, ann[ann.ImageId.isin(set(preds.ImageId[preds.error == ""]))])
     else: preds, metrics = predict(exp, a.images, **kw), None

@@ -20,16 +20,15 @@ from sklearn.metrics import precision_recall_curve, average_precision_score, roc
 from .core import CLASSES, CLASS_COLS, CheckpointError, ConfigError, atomic_write, option, parse_args, run_command
 from .inference import FINISHED, Experiment, load_image
 from .split import parse_strategy
-from .rle import SHAPE, rle_decode
 from .record import flatten_config, plot_learning_curves, read_record
 from .sample import CLASS_COLORS
 from fastai.vision.core import imagenet_stats
 
 # %% auto #0
-__all__ = ['IGNORED_KEYS', 'attention_maps', 'show_attention', 'attention_overlay', 'grad_cam', 'localisation',
-           'attention_localisation', 'plot_history', 'plot_histories', 'run_predictions', 'confusion_counts',
-           'pr_curves', 'compare_experiments', 'plot_comparison', 'ablation_report', 'format_report', 'markdown_table',
-           'plot_ablation', 'cv_report', 'is_cv', 'write_report', 'ReportArgs', 'main']
+__all__ = ['IGNORED_KEYS', 'attention_maps', 'show_attention', 'attention_overlay', 'plot_history', 'plot_histories',
+           'run_predictions', 'confusion_counts', 'pr_curves', 'compare_experiments', 'plot_comparison',
+           'ablation_report', 'format_report', 'markdown_table', 'plot_ablation', 'cv_report', 'is_cv', 'write_report',
+           'ReportArgs', 'main']
 
 # %% ../nbs/16_interpret.ipynb #ec684dcc
 def _normalize(x:torch.Tensor) -> torch.Tensor:
@@ -105,48 +104,6 @@ def attention_overlay(image:np.ndarray, maps:dict[int, np.ndarray], masks:np.nda
     white = np.ones((gap, img.shape[1], 3), np.float32)
     out = np.concatenate([b for band in bands for b in (band, white)][:-1])
     return (out * 255).round().astype(np.uint8)
-
-# %% ../nbs/16_interpret.ipynb #10c0a002
-def grad_cam(model:torch.nn.Module, x:torch.Tensor, cls:int) -> torch.Tensor:
-    "Grad-CAM of class index `cls` (0-3) on the last ConvNeXt stage for the normalised batch `x`: `(B, h, w)`, >= 0."
-    acts = []
-    hook = model.stages[-1].register_forward_hook(lambda m, i, o: acts.append(o))
-    try:
-        with torch.enable_grad():
-            logits = model.eval()(x)
-            grad, = torch.autograd.grad(logits[:, cls].sum(), acts[0])
-    finally: hook.remove()
-    return F.relu((grad.mean((2, 3), keepdim=True) * acts[0]).sum(1)).detach()
-
-def localisation(heat:np.ndarray, mask:np.ndarray, tolerance:int=15) -> tuple[bool, float, float]:
-    """For one map `heat` and one binary `mask` of the same (H, W): whether the map's maximum lies in the mask dilated by `tolerance`
-    pixels (pointing game), the share of the map's mass inside the mask, and the mask's share of the image."""
-    if heat.shape != mask.shape: raise ValueError(f"heat {heat.shape} and mask {mask.shape} differ in size")
-    m = torch.as_tensor(mask, dtype=torch.float32)[None, None]
-    grown = F.max_pool2d(m, 2 * tolerance + 1, stride=1, padding=tolerance)[0, 0].numpy() > 0 if tolerance else mask > 0
-    hit = bool(grown.flat[int(np.argmax(heat))])
-    total = float(heat.sum())
-    return hit, float(heat[mask > 0].sum()) / total if total > 0 else 0.0, float((mask > 0).mean())
-
-def attention_localisation(exp:Experiment, images_dir:str|os.PathLike, annotations:pd.DataFrame, tolerance:int=15) -> dict:
-    """Per class, over the images of `images_dir` that `annotations` (`labels.read_annotations`) gives a mask of that class: the hit rate,
-    the mean mass in the mask and the mean mask share of the CBAM attention of each stage (`cbam_stage<k>`) and of the class's `gradcam`."""
-    model, rows = exp.model, annotations.groupby("ImageId")
-    scores = {}                                                         # (class, method) -> [(hit, mass, share), ...]
-    for name, ann in rows:
-        x = _normalize(load_image(Path(images_dir)/name, exp.image_size, decoder=exp.decoder)[None].to(next(model.parameters()).device))
-        maps = attention_maps(model, x, size=SHAPE)[1] if hasattr(model, "attention_maps") else {}   # a plain ConvNeXt: Grad-CAM only
-        for c, rle in zip(ann.ClassId, ann.EncodedPixels):
-            mask = rle_decode(rle)
-            if not mask.any(): continue
-            cam = F.interpolate(grad_cam(model, x, CLASSES.index(c))[:, None], size=SHAPE, mode="bilinear", align_corners=False)[0, 0]
-            heats = {**{f"cbam_stage{k}": v[0] for k, v in maps.items()}, "gradcam": cam}
-            for method, h in heats.items(): scores.setdefault((int(c), method), []).append(localisation(h.cpu().numpy(), mask, tolerance))
-    out = {}
-    for (c, method), v in sorted(scores.items()):
-        a = np.asarray(v, dtype=float)
-        out.setdefault(str(c), {})[method] = {"images": len(v), "hit_rate": a[:, 0].mean(), "mass_in_mask": a[:, 1].mean(), "mask_share": a[:, 2].mean()}
-    return out
 
 # %% ../nbs/16_interpret.ipynb #7de1fde3
 def plot_history(run:str|os.PathLike|dict):

@@ -14,14 +14,12 @@ from torch import nn
 
 from .cbam import CBAM
 from .core import CLASSES, CheckpointError, ConfigError, Registry, SeverstalError, UnknownNameError
-from .record import load_checkpoint, read_record
 
 # %% auto #0
-__all__ = ['HEAD_KEYS', 'MODELS', 'CONVNEXT_SIZES', 'CBAM_CONFIG_KEYS', 'HEAD_POOLS', 'NORMS', 'INIT_HEADS', 'MODEL_CONFIG_KEYS',
+__all__ = ['HEAD_KEYS', 'MODELS', 'CONVNEXT_SIZES', 'CBAM_CONFIG_KEYS', 'HEAD_POOLS', 'NORMS', 'MODEL_CONFIG_KEYS',
            'MODEL_TRAINING_KEYS', 'ConvNeXtCBAM', 'read_state_dict', 'load_backbone_weights', 'hub_reachable',
            'list_models', 'param_groups', 'freeze_backbone', 'param_counts', 'create_model', 'GeM', 'CatAvgMaxPool',
-           'set_head_pool', 'BatchNormLast', 'set_norm', 'init_checkpoint', 'init_from', 'model_kwargs',
-           'model_from_config']
+           'set_head_pool', 'BatchNormLast', 'set_norm', 'model_kwargs', 'model_from_config']
 
 # %% ../nbs/08_models.ipynb #1134bbea
 class ConvNeXtCBAM(nn.Module):
@@ -219,37 +217,6 @@ def set_norm(model:nn.Module, norm:str="layernorm") -> nn.Module:
             else: swap(child)
     swap(model.stem); swap(model.stages)
     return model
-
-# %% ../nbs/08_models.ipynb #1a17f002
-INIT_HEADS = ("keep", "reset")
-
-def init_checkpoint(spec:str|os.PathLike) -> Path:
-    "The checkpoint file `model.init` names: a run folder's best checkpoint (from its `results.json`), or the file itself."
-    p = Path(spec).expanduser()
-    if p.is_dir():
-        best = (read_record(p).get("best") or {}).get("checkpoint")
-        if not best: raise CheckpointError(f"model.init: {p} saved no best checkpoint; give one of its checkpoint files (e.g. {p/'model_final.pt'})")
-        p = p/"checkpoints"/Path(best).name
-    if not p.is_file(): raise FileNotFoundError(f"model.init: checkpoint not found: {p}")
-    return p
-
-def init_from(model:nn.Module, spec:str|os.PathLike, head:str="keep") -> dict:
-    """Load the weights of another run (`init_checkpoint(spec)`) into `model`, which must have exactly its tensors (the same architecture);
-    `head="reset"` leaves `model`'s own classifier. Returns a report like `load_backbone_weights`'s."""
-    if head not in INIT_HEADS: raise ConfigError(f"model.init_head: must be one of {', '.join(INIT_HEADS)}, got {head!r}")
-    path = init_checkpoint(spec)
-    sd, own = load_checkpoint(path)["model"], model.state_dict()
-    if head == "reset": sd = {k: v for k, v in sd.items() if not k.startswith(HEAD_KEYS)}
-    missing = [k for k in own if k not in sd and not (head == "reset" and k.startswith(HEAD_KEYS))]
-    other = [k for k in sd if k not in own or sd[k].shape != own[k].shape]
-    if missing or other:
-        k = (other or missing)[0]
-        eg = (f"{k} is {tuple(sd[k].shape)} there, {tuple(own[k].shape)} here" if k in sd and k in own else
-              f"{k} is not in this model" if k in sd else f"{k} is not in the checkpoint")
-        raise CheckpointError(f"model.init: {path} is not a checkpoint of this architecture ({eg}; {len(missing)} missing, {len(other)} other keys): "
-                              "use the run's own model.name, norm, head_pool and cbam settings")
-    model.load_state_dict(sd, strict=False)
-    return {"file": str(path), "loaded": len(sd), "new": [k for k in own if k not in sd], "head_replaced": head == "reset"}
 
 # %% ../nbs/08_models.ipynb #e097b8fd
 MODEL_CONFIG_KEYS = {"pretrained": "pretrained", "weights": "weights", "head_pool": "head_pool", "norm": "norm",

@@ -14,10 +14,12 @@ import torch
 from torch import nn
 
 from .core import CLASSES, CheckpointError, ConfigError, atomic_write
+from .models import HEAD_KEYS
 
 # %% auto #0
-__all__ = ['claim_run_dir', 'new_run_dir', 'jsonable', 'write_json', 'read_record', 'flatten_config', 'environment',
-           'save_checkpoint', 'load_checkpoint', 'plot_learning_curves', 'save_learning_curves']
+__all__ = ['INIT_HEADS', 'claim_run_dir', 'new_run_dir', 'jsonable', 'write_json', 'read_record', 'flatten_config', 'environment',
+           'save_checkpoint', 'load_checkpoint', 'init_checkpoint', 'init_from', 'plot_learning_curves',
+           'save_learning_curves']
 
 # %% ../nbs/11_record.ipynb #b00d34be
 def claim_run_dir(base:str|os.PathLike) -> Path:
@@ -110,6 +112,37 @@ def load_checkpoint(path:str|os.PathLike, map_location="cpu") -> dict:
                               f"{str(e).splitlines()[0] if str(e) else ''}. It is corrupt, or holds objects that would run code.") from None
     if not isinstance(state, dict) or "model" not in state: state = {"model": state}
     return state
+
+# %% ../nbs/11_record.ipynb #1a17f002
+INIT_HEADS = ("keep", "reset")
+
+def init_checkpoint(spec:str|os.PathLike) -> Path:
+    "The checkpoint file `model.init` names: a run folder's best checkpoint (from its `results.json`), or the file itself."
+    p = Path(spec).expanduser()
+    if p.is_dir():
+        best = (read_record(p).get("best") or {}).get("checkpoint")
+        if not best: raise CheckpointError(f"model.init: {p} saved no best checkpoint; give one of its checkpoint files (e.g. {p/'model_final.pt'})")
+        p = p/"checkpoints"/Path(best).name
+    if not p.is_file(): raise FileNotFoundError(f"model.init: checkpoint not found: {p}")
+    return p
+
+def init_from(model:nn.Module, spec:str|os.PathLike, head:str="keep") -> dict:
+    """Load the weights of another run (`init_checkpoint(spec)`) into `model`, which must have exactly its tensors (the same architecture);
+    `head="reset"` leaves `model`'s own classifier. Returns a report like `load_backbone_weights`'s."""
+    if head not in INIT_HEADS: raise ConfigError(f"model.init_head: must be one of {', '.join(INIT_HEADS)}, got {head!r}")
+    path = init_checkpoint(spec)
+    sd, own = load_checkpoint(path)["model"], model.state_dict()
+    if head == "reset": sd = {k: v for k, v in sd.items() if not k.startswith(HEAD_KEYS)}
+    missing = [k for k in own if k not in sd and not (head == "reset" and k.startswith(HEAD_KEYS))]
+    other = [k for k in sd if k not in own or sd[k].shape != own[k].shape]
+    if missing or other:
+        k = (other or missing)[0]
+        eg = (f"{k} is {tuple(sd[k].shape)} there, {tuple(own[k].shape)} here" if k in sd and k in own else
+              f"{k} is not in this model" if k in sd else f"{k} is not in the checkpoint")
+        raise CheckpointError(f"model.init: {path} is not a checkpoint of this architecture ({eg}; {len(missing)} missing, {len(other)} other keys): "
+                              "use the run's own model.name, norm, head_pool and cbam settings")
+    model.load_state_dict(sd, strict=False)
+    return {"file": str(path), "loaded": len(sd), "new": [k for k in own if k not in sd], "head_replaced": head == "reset"}
 
 # %% ../nbs/11_record.ipynb #f97dfd96
 def plot_learning_curves(record:dict, title:str|None=None):

@@ -38,9 +38,9 @@ from .distributed import DataParallelTrainer, alone, broadcast_object, init_dist
 from .labels import class_counts, file_digest, read_annotations, validate_dataset
 from .losses import loss_from_config
 from .metrics import ValidationScores, multilabel_metrics, tune_thresholds
-from .models import INIT_HEADS, MODELS, init_from, model_from_config, param_counts, param_groups
-from .record import (claim_run_dir, environment, flatten_config, load_checkpoint, new_run_dir, read_record,
-                                   save_learning_curves, write_json)
+from .models import MODELS, model_from_config, param_counts, param_groups
+from .record import (INIT_HEADS, claim_run_dir, environment, flatten_config, init_from, load_checkpoint, new_run_dir,
+                                   read_record, save_learning_curves, write_json)
 from .split import parse_strategy, stratified_split
 from .sample import severstal_sample
 from .synthetic import synthetic_dataset
