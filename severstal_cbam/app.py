@@ -17,10 +17,10 @@ from omegaconf import OmegaConf
 
 from .augment import defect_masks
 from .core import CLASSES, ConfigError, SeverstalError, default_cache_dir, option, parse_args, run_command
-from .data import defect_rles
+from .data import defect_rles, normalize
 from .inference import FINISHED, load_experiment, load_image, predict, split_images
 from .interpret import (
-    _normalize, ablation_report, attention_maps, attention_overlay, compare_experiments, format_report, plot_ablation, plot_histories)
+    ablation_report, attention_maps, attention_overlay, compare_experiments, format_report, plot_ablation, plot_histories)
 from .labels import read_annotations, read_labels
 from .losses import list_losses
 from .models import create_model, list_models, param_counts
@@ -359,7 +359,7 @@ def inspect_image(exp, path:str|os.PathLike, masks:np.ndarray|None=None) -> tupl
     row = predict(exp, [Path(path)], bs=1, progress=False).iloc[0]
     if row.error: raise ConfigError(f"image: {row.error}")
     probs = np.array([row[f"prob_c{c}"] for c in CLASSES], dtype=float)
-    _, maps = attention_maps(exp.model, _normalize(x[None]), size=tuple(full.shape[-2:]))
+    _, maps = attention_maps(exp.model, normalize(x[None]), size=tuple(full.shape[-2:]))
     overlay = attention_overlay(full.permute(1, 2, 0).numpy(), {s: m[0].numpy() for s, m in maps.items()}, masks)
     table = pd.DataFrame({"class": list(CLASSES), "probability": probs.round(4), "threshold": np.round(exp.thresholds, 4),
                           "predicted": np.where(probs >= exp.thresholds, "yes", "no")})

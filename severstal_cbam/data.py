@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from fastai.vision.all import (ColReader, DataBlock, DataLoaders, ImageBlock, IndexSplitter, MultiCategoryBlock,
                                Normalize, PILImage, Resize, ResizeMethod, imagenet_stats)
 from fastai.callback.data import WeightedDL
@@ -22,7 +23,7 @@ from .labels import read_labels, to_rgb8
 # %% auto #0
 __all__ = ['VOCAB', 'DECODERS', 'SAMPLERS', 'BALANCED_DL', 'load_dataset', 'SteelImage', 'CV2Image', 'TorchvisionImage',
            'image_type', 'severstal_datablock', 'defect_rles', 'balanced_weights', 'with_paths', 'build_dataloaders',
-           'test_dataloader']
+           'test_dataloader', 'normalize']
 
 # %% ../nbs/06_data.ipynb #fbdd5ed3
 VOCAB = [str(c) for c in CLASSES]
@@ -155,3 +156,9 @@ def test_dataloader(dls:DataLoaders, rows:pd.DataFrame|None=None, bs:int|None=No
     "A labelled DataLoader with the validation transforms over `rows` (default: the held-out test rows; images in the data set's folder unless they have a `path`)."
     rows = dls.test if rows is None else with_paths(rows, dls.images_dir)
     return dls.test_dl(rows, with_labels=True, bs=bs or dls.bs)
+
+# %% ../nbs/06_data.ipynb #6e0a0c02
+def normalize(x:torch.Tensor) -> torch.Tensor:
+    "A uint8 (0-255) RGB batch `(N, 3, H, W)` as the models see it: float, ImageNet-normalised (what the DataLoader's `Normalize` gives)."
+    mean, std = (torch.tensor(s, device=x.device, dtype=torch.float32).view(1, 3, 1, 1) for s in imagenet_stats)
+    return (x.float() / 255 - mean) / std

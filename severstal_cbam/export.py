@@ -12,10 +12,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 import torch
-from fastai.vision.core import imagenet_stats
 from torch import nn
 
 from .core import CLASSES, CheckpointError, ConfigError, atomic_write, option, parse_args, run_command
+from .data import normalize
 from .inference import (FINISHED, ONNX_INPUT, ONNX_OUTPUT, Experiment, finish_hint, load_experiment, load_image, load_onnx,
                                       onnx_metadata, predict, split_images)
 from .record import read_record
@@ -32,9 +32,8 @@ class Deployable(nn.Module):
     def __init__(self, model:nn.Module):
         super().__init__()
         self.model = model
-        for name, v in zip(("mean", "std"), imagenet_stats): self.register_buffer(name, torch.tensor(v).view(1, 3, 1, 1), persistent=False)
     def forward(self, image:torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.model((image.float() / 255 - self.mean) / self.std))
+        return torch.sigmoid(self.model(normalize(image)))                     # data.normalize: the one definition
 
 # %% ../nbs/15a_export.ipynb #9e1526ed
 def _need_onnx():

@@ -14,14 +14,14 @@ import numpy as np
 import pandas as pd
 import torch
 from fastai.vision.augment import Resize, ResizeMethod
-from fastai.vision.core import image2tensor, imagenet_stats
+from fastai.vision.core import image2tensor
 from fastprogress.fastprogress import progress_bar
 import torch.nn.functional as F
 from torch import nn
 
 from .callbacks import resolve_precision
 from .core import CLASSES, CLASS_COLS, CheckpointError, ConfigError, DataError, atomic_write, option, parse_args, run_command
-from .data import DECODERS, image_type
+from .data import DECODERS, image_type, normalize
 from .labels import ImageProblem, file_digest, list_images, read_annotations, read_image, read_labels
 from .metrics import multilabel_metrics, tune_thresholds
 from .models import model_from_config
@@ -330,9 +330,8 @@ def _torch_predictor(exp:Experiment, device, precision:str, tta):
     precision, channels_last = predict_setting(exp, precision, device)
     model = exp.model.to(device).eval()
     model = model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
-    mean, std = (torch.tensor(s, device=device).view(1, 3, 1, 1) for s in imagenet_stats)
     def run(x):
-        x = (x.to(device, non_blocking=True).float() / 255 - mean) / std
+        x = normalize(x.to(device, non_blocking=True))
         if channels_last: x = x.contiguous(memory_format=torch.channels_last)
         return predict_probs(model, x, tta, precision).cpu().numpy()
     return run, device
@@ -437,11 +436,6 @@ def evaluate(exp:Experiment|Ensemble|OnnxModel, split:str="test", **kwargs) -> t
     return score_images(exp, images_dir, read_labels(csv, images_dir), names, seen_ok=split == "train", **kwargs)
 
 # %% ../nbs/15_inference.ipynb #10c0a002
-def _normalized(x:torch.Tensor) -> torch.Tensor:
-    "A uint8 image batch normalised with the ImageNet statistics, as the models see it."
-    mean, std = (torch.tensor(s, device=x.device).view(1, 3, 1, 1) for s in imagenet_stats)
-    return (x.float() / 255 - mean) / std
-
 @torch.no_grad()
 def _cbam_maps(model:nn.Module, x:torch.Tensor, size:tuple[int, int]) -> dict[int, torch.Tensor]:
     "`{stage: (B, H, W)}`: each CBAM stage's spatial attention for the normalised batch `x`, resized to `size` (none for a plain ConvNeXt)."
@@ -476,7 +470,7 @@ def attention_localisation(exp:Experiment, images_dir:str|os.PathLike, annotatio
     model, rows = exp.model, annotations.groupby("ImageId")
     scores = {}                                                         # (class, method) -> [(hit, mass, share), ...]
     for name, ann in rows:
-        x = _normalized(load_image(Path(images_dir)/name, exp.image_size, decoder=exp.decoder)[None].to(next(model.parameters()).device))
+        x = normalize(load_image(Path(images_dir)/name, exp.image_size, decoder=exp.decoder)[None].to(next(model.parameters()).device))
         maps = _cbam_maps(model, x, SHAPE)
         for c, rle in zip(ann.ClassId, ann.EncodedPixels):
             mask = rle_decode(rle)

@@ -18,11 +18,11 @@ import torch.nn.functional as F
 from sklearn.metrics import precision_recall_curve, average_precision_score, roc_auc_score
 
 from .core import CLASSES, CLASS_COLS, CheckpointError, ConfigError, atomic_write, option, parse_args, run_command
+from .data import normalize
 from .inference import FINISHED, Experiment, load_image
 from .split import parse_strategy
 from .record import flatten_config, plot_learning_curves, read_record
 from .sample import CLASS_COLORS
-from fastai.vision.core import imagenet_stats
 
 # %% auto #0
 __all__ = ['IGNORED_KEYS', 'attention_maps', 'show_attention', 'attention_overlay', 'plot_history', 'plot_histories',
@@ -31,10 +31,6 @@ __all__ = ['IGNORED_KEYS', 'attention_maps', 'show_attention', 'attention_overla
            'ReportArgs', 'main']
 
 # %% ../nbs/16_interpret.ipynb #ec684dcc
-def _normalize(x:torch.Tensor) -> torch.Tensor:
-    mean, std = (torch.tensor(s, device=x.device).view(1, 3, 1, 1) for s in imagenet_stats)
-    return (x.float() / 255 - mean) / std
-
 @torch.no_grad()
 def attention_maps(model:torch.nn.Module, x:torch.Tensor, size:tuple[int,int]|None=None) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
     "Probabilities `(B, 4)` and `{stage: (B, H, W)}` CBAM spatial attention in [0, 1], resized to `size` (default: `x`'s)."
@@ -57,7 +53,7 @@ def show_attention(exp:Experiment, paths:Sequence, true:np.ndarray|None=None, al
     imgs = torch.stack([load_image(p, None, decoder=exp.decoder) for p in paths])                  # full-size, for display
     x = torch.stack([load_image(p, exp.image_size, decoder=exp.decoder) for p in paths])           # what the model sees
     dev = next(exp.model.parameters()).device
-    probs, maps = attention_maps(exp.model, _normalize(x.to(dev)), size=tuple(imgs.shape[-2:]))
+    probs, maps = attention_maps(exp.model, normalize(x.to(dev)), size=tuple(imgs.shape[-2:]))
     pred = probs.cpu().numpy() >= exp.thresholds
     stages = sorted(maps)
     rows = len(paths) * (1 + len(stages))
