@@ -5,7 +5,7 @@
 # %% ../nbs/06_data.ipynb #c64d4da6
 from __future__ import annotations
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +21,9 @@ from .core import CLASSES, CLASS_COLS, ConfigError, DataError
 from .labels import read_labels, to_rgb8
 
 # %% auto #0
-__all__ = ['VOCAB', 'DECODERS', 'SAMPLERS', 'BALANCED_DL', 'load_dataset', 'SteelImage', 'CV2Image', 'TorchvisionImage',
-           'image_type', 'severstal_datablock', 'defect_rles', 'balanced_weights', 'with_paths', 'build_dataloaders',
-           'test_dataloader', 'normalize']
+__all__ = ['VOCAB', 'DECODERS', 'SAMPLERS', 'BALANCED_DL', 'TTA_FLIPS', 'load_dataset', 'SteelImage', 'CV2Image',
+           'TorchvisionImage', 'image_type', 'severstal_datablock', 'defect_rles', 'balanced_weights', 'with_paths',
+           'build_dataloaders', 'test_dataloader', 'normalize', 'parse_tta']
 
 # %% ../nbs/06_data.ipynb #fbdd5ed3
 VOCAB = [str(c) for c in CLASSES]
@@ -162,3 +162,12 @@ def normalize(x:torch.Tensor) -> torch.Tensor:
     "A uint8 (0-255) RGB batch `(N, 3, H, W)` as the models see it: float, ImageNet-normalised (what the DataLoader's `Normalize` gives)."
     mean, std = (torch.tensor(s, device=x.device, dtype=torch.float32).view(1, 3, 1, 1) for s in imagenet_stats)
     return (x.float() / 255 - mean) / std
+
+# %% ../nbs/06_data.ipynb #455fba5a
+TTA_FLIPS = {"hflip": (3,), "vflip": (2,), "hvflip": (2, 3)}
+
+def parse_tta(tta:str|Sequence[str]|None) -> list[tuple[int, ...]]:
+    "The flip dims of each view (the plain image first) for a TTA spec: none, hflip, vflip, hvflip, or a list / comma-joined."
+    names = [] if tta in (None, "none", "") else [t.strip() for t in tta.split(",")] if isinstance(tta, str) else list(tta)
+    if bad := [n for n in names if n not in TTA_FLIPS]: raise ConfigError(f"tta: unknown view(s) {bad}; use none or any of {', '.join(TTA_FLIPS)}")
+    return [()] + [TTA_FLIPS[n] for n in dict.fromkeys(names)]

@@ -17,7 +17,7 @@ from torch import nn
 from .core import CLASSES, CheckpointError, ConfigError, atomic_write, option, parse_args, run_command
 from .data import normalize
 from .inference import (FINISHED, ONNX_INPUT, ONNX_OUTPUT, Experiment, finish_hint, load_experiment, load_image, load_onnx,
-                                      onnx_metadata, predict, split_images)
+                                      onnx_metadata, predict, run_tta, split_images)
 from .record import read_record
 from .rle import SHAPE
 
@@ -66,9 +66,9 @@ def export_onnx(model:nn.Module, file:str|os.PathLike, image_size:Sequence[int]=
 
 # %% ../nbs/15a_export.ipynb #65fd85a1
 def run_metadata(exp:Experiment, **extra) -> dict[str, str]:
-    "The ONNX metadata of `exp`'s export: its thresholds, image size, decoder and folder (`inference.onnx_metadata`), its model and weights, and `extra`."
+    "The ONNX metadata of `exp`'s export: its thresholds, image size, decoder and folder (`inference.onnx_metadata`), its model, weights and TTA views, and `extra`."
     return onnx_metadata(exp.thresholds, exp.image_size, exp.decoder, exp.path, model=exp.config["model"]["name"],
-                         weights=exp.weights.name, threshold_precision=exp.precision, **extra)
+                         weights=exp.weights.name, threshold_precision=exp.precision, tta=run_tta(exp), **extra)
 
 # %% ../nbs/15a_export.ipynb #6d7f6c13
 PARITY_TOL = 1e-4   # the largest |p_onnx - p_torch| an fp32 export may show on the run's images

@@ -21,7 +21,7 @@ from torch import nn
 
 from .callbacks import resolve_precision
 from .core import CLASSES, CLASS_COLS, CheckpointError, ConfigError, DataError, atomic_write, option, parse_args, run_command
-from .data import DECODERS, image_type, normalize
+from .data import DECODERS, image_type, normalize, parse_tta
 from .labels import ImageProblem, file_digest, list_images, read_annotations, read_image, read_labels
 from .metrics import multilabel_metrics, tune_thresholds
 from .models import model_from_config
@@ -29,13 +29,12 @@ from .record import load_checkpoint, read_record, write_json
 from .rle import SHAPE, rle_decode
 
 # %% auto #0
-__all__ = ['FINISHED', 'ONNX_INPUT', 'ONNX_OUTPUT', 'ImageError', 'TTA_FLIPS', 'PRECISIONS', 'RUN_FILES', 'Experiment',
-           'finish_hint', 'load_experiment', 'Ensemble', 'run_folders', 'ensemble_thresholds', 'load_ensemble',
-           'describe_models', 'onnx_metadata', 'OnnxModel', 'load_onnx', 'load_image', 'parse_tta', 'image_paths',
-           'predict_probs', 'predict_setting', 'predict', 'prediction_table', 'presence_table', 'trained_digests',
-           'check_unseen', 'score_images', 'split_images', 'evaluate', 'grad_cam', 'localisation',
-           'attention_localisation', 'PredictArgs', 'confident', 'write_pseudo_labels', 'check_out', 'predict_cli',
-           'main']
+__all__ = ['FINISHED', 'ONNX_INPUT', 'ONNX_OUTPUT', 'ImageError', 'PRECISIONS', 'RUN_FILES', 'Experiment', 'finish_hint',
+           'load_experiment', 'Ensemble', 'run_folders', 'ensemble_thresholds', 'load_ensemble', 'describe_models',
+           'onnx_metadata', 'OnnxModel', 'load_onnx', 'load_image', 'image_paths', 'predict_probs', 'predict_setting',
+           'run_tta', 'predict', 'prediction_table', 'presence_table', 'trained_digests', 'check_unseen',
+           'score_images', 'split_images', 'evaluate', 'grad_cam', 'localisation', 'attention_localisation',
+           'PredictArgs', 'confident', 'write_pseudo_labels', 'check_out', 'predict_cli', 'main']
 
 # %% ../nbs/15_inference.ipynb #8c460607
 @dataclass
@@ -261,15 +260,6 @@ def load_image(path:str|os.PathLike, image_size:tuple[int,int]|None=None, expect
     if image_size is not None: img = Resize(tuple(image_size), method=ResizeMethod.Squish)(img, split_idx=1)
     return image2tensor(img)
 
-# %% ../nbs/15_inference.ipynb #455fba5a
-TTA_FLIPS = {"hflip": (3,), "vflip": (2,), "hvflip": (2, 3)}
-
-def parse_tta(tta:str|Sequence[str]|None) -> list[tuple[int, ...]]:
-    "The flip dims of each view (the plain image first) for a TTA spec: none, hflip, vflip, hvflip, or a list / comma-joined."
-    names = [] if tta in (None, "none", "") else [t.strip() for t in tta.split(",")] if isinstance(tta, str) else list(tta)
-    if bad := [n for n in names if n not in TTA_FLIPS]: raise ConfigError(f"tta: unknown view(s) {bad}; use none or any of {', '.join(TTA_FLIPS)}")
-    return [()] + [TTA_FLIPS[n] for n in dict.fromkeys(names)]
-
 # %% ../nbs/15_inference.ipynb #0de887b6
 class _Images(torch.utils.data.Dataset):
     def __init__(self, paths, image_size, expected, decoder): self.paths, self.image_size, self.expected, self.decoder = paths, image_size, expected, decoder
@@ -345,12 +335,19 @@ def _onnx_predictor(m:OnnxModel, tta):
                         for d in views], 0)
     return run, torch.device("cpu")
 
-def predict(exp:Experiment|Ensemble|OnnxModel, images, bs:int=8, tta="none", num_workers:int=0, device:str|torch.device|None=None,
+def run_tta(exp:Experiment|Ensemble|OnnxModel, tta:str|Sequence[str]="run") -> str|Sequence[str]:
+    "The TTA views to predict with: `tta` itself, or for `run` the run's own (`metrics.tta` of its config; an ONNX file's metadata; `none` for older runs)."
+    if tta != "run": return tta
+    if isinstance(exp, Ensemble): return run_tta(exp.members[0])
+    if isinstance(exp, OnnxModel): return exp.metadata.get("tta") or "none"
+    return (exp.config.get("metrics") or {}).get("tta") or "none"
+
+def predict(exp:Experiment|Ensemble|OnnxModel, images, bs:int=8, tta="run", num_workers:int=0, device:str|torch.device|None=None,
             precision:str="run", expected:tuple[int,int]|None=SHAPE, progress:bool=True) -> pd.DataFrame:
     "Predict `images` (folder, file or paths): one row per image with `prob_c1..4`, 0/1 `class_1..4`, `classes` and `error`."
-    if isinstance(exp, Ensemble):
+    if isinstance(exp, Ensemble):                                           # each member with its own views, for tta="run"
         return _predict_ensemble(exp, images, bs=bs, tta=tta, num_workers=num_workers, device=device, precision=precision, expected=expected, progress=progress)
-    paths = image_paths(images)
+    paths, tta = image_paths(images), run_tta(exp, tta)
     run, device = _onnx_predictor(exp, tta) if isinstance(exp, OnnxModel) else _torch_predictor(exp, device, precision, tta)
     dl = torch.utils.data.DataLoader(_Images(paths, exp.image_size, expected, exp.decoder), batch_size=bs, num_workers=num_workers,
                                      collate_fn=_collate, pin_memory=device.type == "cuda")
@@ -496,7 +493,7 @@ class PredictArgs:
     attention: bool = option(True, "with labels=: also measure where the model looks against the masks (metrics.json's attention)")
     out: str = option("predictions.csv", "the predictions CSV; beside it <stem>_presence.csv, and <stem>_metrics.json when scored")
     weights: str = option("best", "best (the checkpoint the run evaluated), final (model_final.pt) or a weights file")
-    tta: str = option("none", "flip views averaged with the image: none, hflip, vflip, hvflip, or several joined by commas")
+    tta: str = option("run", "flip views averaged with the image: run (the run's own, metrics.tta), none, hflip, vflip, hvflip, or several joined by commas")
     batch_size: int = option(8, "images per batch")
     num_workers: int = option(0, "DataLoader worker processes reading the images")
     device: str = option("auto", "auto (CUDA if available), cpu or cuda")
@@ -563,7 +560,7 @@ def _predict(argv:Sequence[str]) -> int:
     if (a.images is None) == (a.split is None): raise ConfigError("give images=<folder or file> or split=test|valid|train (one of them)")
     if a.labels is not None and (a.images is None or not Path(a.images).is_dir()):
         raise ConfigError("labels: goes with images=<folder> (the folder its image names are in)")
-    parse_tta(a.tta)
+    if a.tta != "run": parse_tta(a.tta)
     if a.pseudo_labels is not None:
         if a.images is None: raise ConfigError("pseudo_labels: goes with images=<folder> (the unlabelled images to label)")
         confident(np.zeros((0, len(CLASSES))), a.pseudo_low, a.pseudo_high)
@@ -591,7 +588,7 @@ def _predict(argv:Sequence[str]) -> int:
     bad = preds[preds.error != ""]
     for e in bad.error: print(f"severstal_predict: skipped {e}", file=sys.stderr)
     n_ok = len(preds) - len(bad)
-    print(f"{n_ok} of {len(preds)} images predicted with {describe_models(exp)} ({precision}, tta={a.tta}) -> {out}")
+    print(f"{n_ok} of {len(preds)} images predicted with {describe_models(exp)} ({precision}, tta={run_tta(exp, a.tta)}) -> {out}")
     if precision != exp.precision: print(f"note: the run evaluated in {exp.precision} and tuned its thresholds there; {precision} moves "
                                           "probabilities slightly, so images near a threshold may change class", file=sys.stderr)
     print("predicted positives: " + ", ".join(f"class {c} {int(preds[col].sum())}" for c, col in zip(CLASSES, CLASS_COLS)))

@@ -33,7 +33,7 @@ from .callbacks import (AutocastPrecision, BestCheckpoint, DivergenceStop, Early
 from .rle import SHAPE
 from .core import (CLASSES, CLASS_COLS, ConfigError, DataError, SeverstalError, UnknownNameError, atomic_write,
                                  run_command, seed_everything)
-from .data import DECODERS, SAMPLERS, build_dataloaders, load_dataset, test_dataloader, with_paths
+from .data import DECODERS, SAMPLERS, build_dataloaders, load_dataset, parse_tta, test_dataloader, with_paths
 from .distributed import DataParallelTrainer, alone, broadcast_object, init_distributed, is_main_process, main_first
 from .labels import class_counts, file_digest, read_annotations, validate_dataset
 from .losses import loss_from_config
@@ -52,7 +52,7 @@ __all__ = ['log', 'CONF_DIR', 'OPTIMIZERS', 'MONITORS', 'INT_KEYS', 'RESUME_MAY_
            'validate_config', 'nesterov_step', 'NesterovSGD', 'optimizer_from_config', 'group_lrs', 'scaled_lr',
            'loader_options', 'Run', 'resume_changes', 'start_run', 'describe', 'run_log', 'log_start', 'RunData',
            'check_skipped', 'prepare_data', 'describe_params', 'build_model', 'build_learner', 'open_record',
-           'fit_phases', 'find_lr', 'evaluate', 'train', 'metrics_table', 'train_help', 'main']
+           'fit_phases', 'find_lr', 'FlipView', 'evaluate', 'train', 'metrics_table', 'train_help', 'main']
 
 # %% ../nbs/14_train.ipynb #3d28ffe3
 CONF_DIR = Path(severstal_cbam.__file__).parent/"conf"
@@ -78,12 +78,16 @@ def validate_config(cfg:DictConfig) -> None:
     "Fail with a `ConfigError` naming the key for names, types and values that cannot work; nothing is built or read."
     def check(key, ok, msg):
         if not ok: raise ConfigError(f"{key}: {msg}")
+    if missing := sorted(OmegaConf.missing_keys(cfg)):                    # `???` in a preset: a value only the user can give
+        raise ConfigError(f"{missing[0]}: required by this config (it is ??? there): give {missing[0]}=<value>")
     for key, low in INT_KEYS.items():
         v = OmegaConf.select(cfg, key)
         check(key, _is_int(v) and v >= low, f"must be a whole number >= {low}, got {v!r}")
     try: MODELS.get(cfg.model.name)
     except UnknownNameError as e: raise ConfigError(f"model.name: {e}") from None
     loss_from_config(cfg.loss, y_train=np.eye(len(CLASSES)), threshold=float(cfg.metrics.threshold))   # type, keys and values
+    try: parse_tta(cfg.metrics.get("tta", "none"))
+    except ConfigError as e: raise ConfigError(f"metrics.{e}") from None
     try: parse_strategy(cfg.data.split_strategy)
     except ValueError as e: raise ConfigError(f"data.split_strategy: {e}") from None
     t, d = cfg.training, cfg.data
@@ -105,7 +109,9 @@ def validate_config(cfg:DictConfig) -> None:
     check("training.lr_find", t.get("lr_find", False) in (True, False), f"must be true or false, got {t.get('lr_find')!r}")
     check("training.lr_find", not (t.get("lr_find") and t.resume is not None), "finds a learning rate for a new run; it cannot resume one")
     check("training.warmup_pct", isinstance(t.warmup_pct, (int, float)) and 0 <= t.warmup_pct < 1, f"must be in [0, 1), got {t.warmup_pct!r}")
-    check("data.dataset", d.get("dataset", "synthetic") in ("synthetic", "sample"), f"must be synthetic or sample, got {d.get('dataset')!r}")
+    check("data.dataset", d.get("dataset", "synthetic") in ("synthetic", "sample", "none"), f"must be synthetic, sample or none, got {d.get('dataset')!r}")
+    check("data.path", d.path is not None or d.get("dataset") != "none", "required by this config (data.dataset=none: no built-in data set): "
+          "give data.path=<a Kaggle-format folder with train.csv and train_images/>")
     check("data.on_bad_images", d.on_bad_images in ("error", "skip"), f"must be error or skip, got {d.on_bad_images!r}")
     check("data.max_skipped", isinstance(d.max_skipped, (int, float)) and 0 <= d.max_skipped <= 1, f"must be a share in [0, 1], got {d.max_skipped!r}")
     check("data.image_size", d.image_size is None or (OmegaConf.is_list(d.image_size) and len(d.image_size) == 2 and
@@ -560,9 +566,18 @@ def find_lr(run:Run, learn:Learner) -> dict:
         log.info(f"lr_find: suggested training.lr={out['suggestion']:.2e} (fastai's valley); plot {run.path/'lr_find.png'}")
     return out
 
-def _probs(learn:Learner, dl) -> tuple[np.ndarray, np.ndarray]:
-    "`(probabilities, targets)` of `dl` as float32 arrays, predicted by this process alone, with the run's precision callbacks."
-    with alone(): return tuple(o.float().numpy() for o in learn.get_preds(dl=dl)[:2])
+class FlipView(Callback):
+    "Show the model each batch flipped along `dims` (one view of test-time augmentation; dims 2 and 3 are height and width)."
+    def __init__(self, dims:tuple[int, ...]): self.dims = dims
+    def before_batch(self): self.learn.xb = tuple(x.flip(self.dims) for x in self.xb)
+
+def _probs(learn:Learner, dl, tta="none") -> tuple[np.ndarray, np.ndarray]:
+    """`(probabilities, targets)` of `dl` as float32 arrays, predicted by this process alone, with the run's precision callbacks;
+    the probabilities averaged over the `tta` views (`metrics.tta`), as `inference.predict` averages them."""
+    def one(dims):
+        with alone(), learn.added_cbs([FlipView(dims)] if dims else []): return [o.float().numpy() for o in learn.get_preds(dl=dl)[:2]]
+    views = [one(d) for d in parse_tta(tta)]
+    return np.mean([p for p, _ in views], 0).astype(np.float32), views[0][1]
 
 def evaluate(cfg:DictConfig, run:Run, data:RunData, learn:Learner, record:dict) -> None:
     "Stage 6 (rank 0): save the last weights (the averaged ones with weight EMA), reload the best, tune thresholds on valid, score test, write the predictions and the curves."
@@ -570,13 +585,14 @@ def evaluate(cfg:DictConfig, run:Run, data:RunData, learn:Learner, record:dict) 
     with atomic_write(run.path/"model_final.pt", "wb") as f: torch.save({k: v.detach().cpu() for k, v in learn.model.state_dict().items()}, f)
     if record["best"]["checkpoint"]: learn.model.load_state_dict(load_checkpoint(run.path/record["best"]["checkpoint"])["model"])
     thr = float(cfg.metrics.threshold)
-    vp, vy = _probs(learn, data.dls.valid)
+    tta = cfg.metrics.get("tta", "none")
+    vp, vy = _probs(learn, data.dls.valid, tta)
     preds = [_pred_table(data.labels.iloc[data.splits[1]], vp, "valid")]
     thresholds = tune_thresholds(vy, vp, default=thr) if cfg.metrics.tune_thresholds else np.full(len(CLASSES), thr)
     record["thresholds"] = {"default": thr, "tuned": thresholds.tolist() if cfg.metrics.tune_thresholds else None}
     record["valid"] = {"threshold": multilabel_metrics(vy, vp, thr), "tuned": multilabel_metrics(vy, vp, thresholds)}
     if len(data.dls.test):
-        tp, ty = _probs(learn, test_dataloader(data.dls))
+        tp, ty = _probs(learn, test_dataloader(data.dls), tta)
         record["test"] = {"threshold": multilabel_metrics(ty, tp, thr), "tuned": multilabel_metrics(ty, tp, thresholds)}
         preds.append(_pred_table(data.dls.test, tp, "test"))
     with atomic_write(run.path/"predictions.csv") as f: pd.concat(preds).to_csv(f, index=False, float_format="%.7g")
@@ -754,9 +770,11 @@ def train_help() -> str:
     text = (CONF_DIR/"train_config.yaml").read_text().split("\nhydra:")[0]
     keys = text[text.index("\nseed:") + 1:]
     presets = ", ".join(sorted(p.stem for p in (CONF_DIR/"experiment").glob("*.yaml")))
-    return ("usage: severstal_train [key=value ...] [--config-name quickstart] [-m key=a,b ...]\n"
+    named = " | ".join(sorted(p.stem for p in CONF_DIR.glob("*.yaml") if p.stem != "train_config"))
+    return (f"usage: severstal_train [key=value ...] [--config-name {named}] [-m key=a,b ...]\n"
             "Train and evaluate one run (or, with -m, one per combination), leaving an experiment folder.\n\n"
-            f"presets: experiment=<{presets}>; named configs: --config-name quickstart\n"
+            f"presets: experiment=<{presets}>; named configs: --config-name <{named}> (quickstart: the synthetic set; "
+            "realsteel: a Kaggle-format data.path)\n"
             f"searches (Optuna, with -m): hparams_search=<{', '.join(sorted(p.stem for p in (CONF_DIR/'hparams_search').glob('*.yaml')))}>\n"
             "Hydra's own options (multirun, shell completion, ...): severstal_train --hydra-help\n\n"
             "options (key: default  # meaning), from severstal_cbam/conf/train_config.yaml:\n" + keys)

@@ -1,5 +1,5 @@
 """The seams between commands. For every shipped config -- the default `train_config`, `--config-name quickstart`,
-`experiment=seed`, and every `model.norm` x `model.head_pool` -- a run trained by `severstal_train` is read back
+`experiment=seed`, `--config-name realsteel` (whose evaluation averages flipped views: predict and the export must too), and every `model.norm` x `model.head_pool` -- a run trained by `severstal_train` is read back
 by `severstal_predict split=test`, which must reproduce the test probabilities in the run's own `predictions.csv`,
 `show_attention` must draw for it, and `severstal_export`'s model.onnx, predicted by `severstal_predict model=`, must
 reproduce them too (within 1e-4, the export's parity tolerance). Runs are shrunk (ConvNeXt-atto + CBAM, 24 images at 64x400, one epoch);
@@ -22,7 +22,8 @@ matplotlib.use("Agg")
 PROBS = [f"prob_c{c}" for c in (1, 2, 3, 4)]
 SHRINK = ["training.num_epochs=1", "data.synthetic_images=24", "data.image_size=[64,400]", "data.batch_size=4",
           "model.name=convnext_atto_cbam", "training.early_stopping.enabled=false"]
-SHIPPED = {"train_config": [], "quickstart": ["--config-name", "quickstart"], "experiment=seed": ["experiment=seed"]}
+SHIPPED = {"train_config": [], "quickstart": ["--config-name", "quickstart"], "experiment=seed": ["experiment=seed"],
+           "realsteel": ["--config-name", "realsteel"]}     # data.path: a 40-image synthetic folder in the Kaggle layout
 NORMS, POOLS = ("layernorm", "batchnorm"), ("avg", "max", "avgmax", "catavgmax", "gem")
 
 
@@ -98,8 +99,11 @@ def _check_seed_preset(rec, exp, weights):
 @pytest.mark.parametrize("name", list(SHIPPED))
 def test_shipped_config_round_trip(shared, imagenet_file, name):
     out = shared/name.replace("=", "_")
-    seed = [f"model.weights={imagenet_file}", "training.tensorboard=true"] if name == "experiment=seed" else []
-    run([*SHIPPED[name], *SHRINK, *seed, f"output_dir={out}"], shared)
+    extra = [f"model.weights={imagenet_file}", "training.tensorboard=true"] if name == "experiment=seed" else []
+    if name == "realsteel":
+        from severstal_cbam.synthetic import synthetic_dataset
+        extra = [f"data.path={synthetic_dataset(40, 0, shared/'cache')}"]
+    run([*SHIPPED[name], *SHRINK, *extra, f"output_dir={out}"], shared)
     (exp,) = experiments(out)
     pred = run([f"experiment={exp}", "split=test", f"out={out/'pred.csv'}"], shared, cmd=("severstal_predict",))
     assert "note: the run evaluated in" not in pred.stderr        # the default reproduces the run's own evaluation
@@ -107,6 +111,7 @@ def test_shipped_config_round_trip(shared, imagenet_file, name):
     assert rec["config"]["model"]["name"] == "convnext_atto_cbam"
     if name == "quickstart": assert (rec["config"]["model"]["norm"], rec["config"]["model"]["head_pool"]) == ("batchnorm", "max")
     if name == "experiment=seed": _check_seed_preset(rec, exp, imagenet_file)
+    if name == "realsteel": assert (rec["config"]["metrics"]["tta"], rec["config"]["data"]["split_strategy"]) == ("hvflip", "stratified_80_10_10")
     _check_attention(exp)
     _check_onnx_round_trip(exp, shared, out)
 
