@@ -18,9 +18,9 @@ from omegaconf import OmegaConf
 from .augment import defect_masks
 from .core import CLASSES, ConfigError, SeverstalError, default_cache_dir, option, parse_args, run_command
 from .data import defect_rles, normalize
-from .inference import FINISHED, load_experiment, load_image, predict, split_images
+from .inference import FINISHED, attention_maps, load_experiment, load_image, predict, split_images
 from .interpret import (
-    ablation_report, attention_maps, attention_overlay, compare_experiments, format_report, plot_ablation, plot_histories)
+    ablation_report, attention_overlay, compare_experiments, format_report, plot_ablation, plot_histories)
 from .labels import read_annotations, read_labels
 from .losses import list_losses
 from .models import create_model, list_models, param_counts

@@ -33,8 +33,9 @@ __all__ = ['FINISHED', 'ONNX_INPUT', 'ONNX_OUTPUT', 'ImageError', 'PRECISIONS', 
            'load_experiment', 'Ensemble', 'run_folders', 'ensemble_thresholds', 'load_ensemble', 'describe_models',
            'onnx_metadata', 'OnnxModel', 'load_onnx', 'load_image', 'image_paths', 'predict_probs', 'predict_setting',
            'run_tta', 'predict', 'prediction_table', 'presence_table', 'trained_digests', 'check_unseen',
-           'score_images', 'split_images', 'evaluate', 'grad_cam', 'localisation', 'attention_localisation',
-           'PredictArgs', 'confident', 'write_pseudo_labels', 'check_out', 'predict_cli', 'main']
+           'score_images', 'split_images', 'evaluate', 'attention_maps', 'grad_cam', 'localisation',
+           'attention_localisation', 'PredictArgs', 'confident', 'write_pseudo_labels', 'check_out', 'predict_cli',
+           'main']
 
 # %% ../nbs/15_inference.ipynb #8c460607
 @dataclass
@@ -434,11 +435,15 @@ def evaluate(exp:Experiment|Ensemble|OnnxModel, split:str="test", **kwargs) -> t
 
 # %% ../nbs/15_inference.ipynb #10c0a002
 @torch.no_grad()
-def _cbam_maps(model:nn.Module, x:torch.Tensor, size:tuple[int, int]) -> dict[int, torch.Tensor]:
-    "`{stage: (B, H, W)}`: each CBAM stage's spatial attention for the normalised batch `x`, resized to `size` (none for a plain ConvNeXt)."
-    if not hasattr(model, "attention_maps"): return {}
-    model.eval()(x)
-    return {s: F.interpolate(m.float(), size=size, mode="bilinear", align_corners=False)[:, 0].clamp(0, 1) for s, m in model.attention_maps().items()}
+def attention_maps(model:torch.nn.Module, x:torch.Tensor, size:tuple[int,int]|None=None) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+    "Probabilities `(B, 4)` and `{stage: (B, H, W)}` CBAM spatial attention in [0, 1], resized to `size` (default: `x`'s)."
+    if not hasattr(model, "attention_maps"): raise TypeError(f"{type(model).__name__} has no CBAM blocks: use a *_cbam model")
+    model.eval()
+    probs = torch.sigmoid(model(x).float())
+    size = tuple(size or x.shape[-2:])
+    maps = {s: F.interpolate(m.float(), size=size, mode="bilinear", align_corners=False)[:, 0].clamp(0, 1)
+            for s, m in model.attention_maps().items()}
+    return probs, maps
 
 def grad_cam(model:torch.nn.Module, x:torch.Tensor, cls:int) -> torch.Tensor:
     "Grad-CAM of class index `cls` (0-3) on the last ConvNeXt stage for the normalised batch `x`: `(B, h, w)`, >= 0."
@@ -468,7 +473,7 @@ def attention_localisation(exp:Experiment, images_dir:str|os.PathLike, annotatio
     scores = {}                                                         # (class, method) -> [(hit, mass, share), ...]
     for name, ann in rows:
         x = normalize(load_image(Path(images_dir)/name, exp.image_size, decoder=exp.decoder)[None].to(next(model.parameters()).device))
-        maps = _cbam_maps(model, x, SHAPE)
+        maps = attention_maps(model, x, SHAPE)[1] if hasattr(model, "attention_maps") else {}   # a plain ConvNeXt: Grad-CAM only
         for c, rle in zip(ann.ClassId, ann.EncodedPixels):
             mask = rle_decode(rle)
             if not mask.any(): continue

@@ -14,33 +14,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from sklearn.metrics import precision_recall_curve, average_precision_score, roc_auc_score
 
 from .core import CLASSES, CLASS_COLS, CheckpointError, ConfigError, atomic_write, option, parse_args, run_command
 from .data import normalize
-from .inference import FINISHED, Experiment, load_image
+from .inference import FINISHED, Experiment, attention_maps, load_image
 from .split import parse_strategy
 from .record import flatten_config, plot_learning_curves, read_record
 from .sample import CLASS_COLORS
 
 # %% auto #0
-__all__ = ['IGNORED_KEYS', 'attention_maps', 'show_attention', 'attention_overlay', 'plot_history', 'plot_histories',
-           'run_predictions', 'confusion_counts', 'pr_curves', 'compare_experiments', 'plot_comparison',
-           'ablation_report', 'format_report', 'markdown_table', 'plot_ablation', 'cv_report', 'is_cv', 'write_report',
-           'ReportArgs', 'main']
-
-# %% ../nbs/16_interpret.ipynb #ec684dcc
-@torch.no_grad()
-def attention_maps(model:torch.nn.Module, x:torch.Tensor, size:tuple[int,int]|None=None) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
-    "Probabilities `(B, 4)` and `{stage: (B, H, W)}` CBAM spatial attention in [0, 1], resized to `size` (default: `x`'s)."
-    if not hasattr(model, "attention_maps"): raise TypeError(f"{type(model).__name__} has no CBAM blocks: use a *_cbam model")
-    model.eval()
-    probs = torch.sigmoid(model(x).float())
-    size = tuple(size or x.shape[-2:])
-    maps = {s: F.interpolate(m.float(), size=size, mode="bilinear", align_corners=False)[:, 0].clamp(0, 1)
-            for s, m in model.attention_maps().items()}
-    return probs, maps
+__all__ = ['IGNORED_KEYS', 'show_attention', 'attention_overlay', 'plot_history', 'plot_histories', 'run_predictions',
+           'confusion_counts', 'pr_curves', 'compare_experiments', 'plot_comparison', 'ablation_report',
+           'format_report', 'markdown_table', 'plot_ablation', 'cv_report', 'is_cv', 'write_report', 'ReportArgs',
+           'main']
 
 # %% ../nbs/16_interpret.ipynb #f3521db6
 def _labels_text(flags) -> str:
