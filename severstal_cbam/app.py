@@ -4,309 +4,32 @@
 
 # %% ../nbs/19_app.ipynb #4de6587c
 from __future__ import annotations
-import functools, os, re, secrets, shlex, signal, subprocess, sys, threading, time, traceback
-from collections import deque
+import functools, os, secrets, shlex, signal, sys, time, traceback
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import torch
-from omegaconf import OmegaConf
 
 from .augment import defect_masks
 from .core import CLASSES, ConfigError, SeverstalError, default_cache_dir, option, parse_args, run_command
-from .data import defect_rles, normalize
-from .inference import FINISHED, attention_maps, load_experiment, load_image, predict, split_images
+from .data import defect_rles
+from .experiment import FINISHED, load_experiment
+from .inference import attention_maps, load_image, predict, split_images
 from .interpret import (
     ablation_report, attention_overlay, compare_experiments, format_report, plot_ablation, plot_histories)
 from .labels import read_annotations, read_labels
 from .losses import list_losses
-from .models import create_model, list_models, param_counts
-from .record import new_run_dir, plot_learning_curves, read_record
+from .record import plot_learning_curves, read_record
 from .rle import SHAPE
-from .train import CONF_DIR, load_config, validate_config
+from .config import OPTIMIZERS, SCHEDULES, schema_help
+from .launch import (IMAGE_SIZES, is_inside, RECIPES, AppRoots, RunLauncher, augment_choices, check_launch, form_overrides,
+                                   form_values, model_choices, recipe_config, train_command)
 
 # %% auto #0
-__all__ = ['RECIPES', 'FORM_KEYS', 'IMAGE_SIZES', 'APP_OWNED', 'CONSOLE_LOG', 'THEME_FONTS', 'LOOPBACK', 'AppRoots',
-           'config_help', 'model_choices', 'augment_choices', 'recipe_config', 'form_values', 'form_overrides',
-           'train_command', 'check_data_folder', 'settable_keys', 'check_overrides', 'check_paths', 'check_launch',
-           'resume_args', 'RunLauncher', 'run_status', 'list_runs', 'run_groups', 'true_masks', 'inspect_image',
-           'sample_available', 'build_app', 'AppArgs', 'HostCheck', 'allowed_hosts', 'app_login', 'serve', 'main']
-
-# %% ../nbs/19_app.ipynb #b39fc796
-def _inside(path:Path, root:Path) -> bool:
-    return path == root or root in path.parents
-
-@dataclass
-class AppRoots:
-    "The folders the app may use: `runs` (read and written: runs are launched into it) and `data` (read: data sets and images)."
-    runs: Path
-    data: tuple[Path, ...] = ()
-    def __post_init__(self):
-        self.runs = Path(self.runs).expanduser().resolve()
-        self.data = tuple(dict.fromkeys(Path(d).expanduser().resolve() for d in (*self.data, default_cache_dir())))
-    def check(self, path:str|os.PathLike, what:str="path", runs_only:bool=False) -> Path:
-        "`path` resolved, if it lies below the runs folder (or, unless `runs_only`, a data folder); else a `ConfigError` naming it."
-        p = Path(path).expanduser()
-        p = (p if p.is_absolute() else (self.runs/p if runs_only else Path.cwd()/p)).resolve()
-        roots = (self.runs,) if runs_only else (self.runs, *self.data)
-        if not any(_inside(p, r) for r in roots):
-            raise ConfigError(f"{what}: {path} is outside the app's folders ({', '.join(map(str, roots))}); "
-                              "start severstal_app with runs=<folder> or data=<folder> to allow it")
-        return p
-    def run(self, name:str) -> Path:
-        "The run folder `name` (relative to the runs folder), checked: inside it, and holding a `results.json`."
-        if not name: raise ConfigError("run: pick a run first")
-        p = self.check(name, "run", runs_only=True)
-        if not (p/"results.json").is_file(): raise FileNotFoundError(f"run: {name} is not an experiment folder (no results.json)")
-        return p
-
-# %% ../nbs/19_app.ipynb #5ed11993
-_KEY = re.compile(r"^( *)([A-Za-z_]\w*):(.*)$")
-
-def config_help(path:str|os.PathLike=CONF_DIR/"train_config.yaml") -> dict[str, str]:
-    "`{dotted key: comment}` for every `key: value  # comment` line of a YAML config (nesting by indentation; Hydra's own section left out)."
-    out, stack = {}, []
-    for line in Path(path).read_text().splitlines():
-        if not (m := _KEY.match(line)): continue
-        indent, key, rest = len(m[1]), m[2], m[3]
-        stack = [(i, k) for i, k in stack if i < indent]
-        dotted = ".".join([k for _, k in stack] + [key])
-        stack.append((indent, key))
-        if dotted.split(".")[0] in ("defaults", "hydra"): continue
-        if "#" in rest: out[dotted] = rest.split("#", 1)[1].strip()
-    return out
-
-@functools.lru_cache(maxsize=None)
-def model_choices() -> list[tuple[str, str]]:
-    "`(label, name)` per registered model, the label with its total and CBAM parameter counts."
-    out = []
-    for name in list_models():
-        with torch.device("meta"): counts = param_counts(create_model(name))
-        cbam = f", CBAM {counts['cbam'] / 1e3:.0f} k" if counts["cbam"] else ""
-        out.append((f"{name} ({counts['total'] / 1e6:.1f} M parameters{cbam})", name))
-    return out
-
-def augment_choices(help:dict|None=None) -> list[tuple[str, str]]:
-    "`(label, name)` per augmentation of the config's `augment` group, in the order they are applied, labelled with their comments."
-    help = config_help() if help is None else help
-    names = list(OmegaConf.load(CONF_DIR/"train_config.yaml").augment)
-    return [(f"{n}: {help[f'augment.{n}']}" if f"augment.{n}" in help else n, n) for n in names]
-
-# %% ../nbs/19_app.ipynb #8a9f1558
-RECIPES = {"quickstart": ["--config-name", "quickstart"], "defaults": [], "seed": ["experiment=seed"]}   # label: severstal_train arguments
-FORM_KEYS = ("model.name", "loss.type", "loss.gamma", "data.synthetic_images", "data.image_size", "data.batch_size",
-             "training.num_epochs", "training.lr", "training.optimizer", "training.schedule", "seed")
-IMAGE_SIZES = {"256x1600 (full)": None, "128x800 (half)": [128, 800], "64x400 (quarter)": [64, 400]}
-
-def recipe_config(recipe:str, overrides:Sequence[str]=()):
-    "The config of a recipe of `RECIPES` with `overrides`, composed as `severstal_train` composes it."
-    if recipe not in RECIPES: raise ConfigError(f"recipe: must be one of {', '.join(RECIPES)}, got {recipe!r}")
-    args = RECIPES[recipe]
-    name = args[1] if args[:1] == ["--config-name"] else "train_config"
-    return load_config([*[a for a in args if not a.startswith("--") and a != name], *overrides], config_name=name)
-
-def _size_label(size) -> str:
-    size = None if size is None else list(size)
-    return next((k for k, v in IMAGE_SIZES.items() if v == size), f"{size[0]}x{size[1]}")
-
-def form_values(cfg) -> dict:
-    "The form's fields as `cfg` sets them: the `FORM_KEYS`, `source`, `data_path`, `augment` (enabled names) and `extra`."
-    out = {k: OmegaConf.select(cfg, k) for k in FORM_KEYS}
-    out["data.image_size"] = _size_label(out["data.image_size"])
-    d = cfg.data
-    out["source"], out["data_path"] = ("folder", str(d.path)) if d.path is not None else (d.dataset, "")
-    out["augment"] = [n for n, a in cfg.augment.items() if a.enabled]
-    out["extra"] = ""
-    return out
-
-def _value(v) -> str:
-    "A Hydra override value: null, true/false, [a,b], numbers as Python writes them, strings quoted when they need it."
-    if v is None: return "null"
-    if isinstance(v, bool): return str(v).lower()
-    if isinstance(v, (list, tuple)): return "[" + ",".join(_value(x) for x in v) + "]"
-    s = str(v)
-    return s if re.fullmatch(r"[\w./:+-]+", s) else "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-def _field_overrides(values:dict, base, ref:dict) -> list[str]:
-    "The `FORM_KEYS` fields that differ from the recipe `base` (whose form values are `ref`)."
-    out = []
-    for k in FORM_KEYS:
-        v, old = values.get(k, ref[k]), ref[k]
-        if k == "data.image_size":
-            if v not in IMAGE_SIZES and v != old: raise ConfigError(f"data.image_size: one of {', '.join(IMAGE_SIZES)}, got {v!r}")
-            v, old = IMAGE_SIZES.get(v, OmegaConf.select(base, k)), OmegaConf.select(base, k)
-            old = None if old is None else list(old)
-        if isinstance(old, int) and not isinstance(old, bool) and isinstance(v, float) and v.is_integer(): v = int(v)   # a number box gives floats
-        if v != old: out.append(f"{k}={_value(v)}")
-    return out
-
-def _source_overrides(values:dict, base, ref:dict) -> list[str]:
-    "The data source: a folder (`data.path`), or `data.dataset` when it differs from the recipe's."
-    src, path = values.get("source", ref["source"]), (values.get("data_path") or "").strip()
-    if src == "folder":
-        if not path: raise ConfigError("data.path: give the Kaggle-format folder (train.csv and train_images/)")
-        return [f"data.path={_value(path)}"]
-    if src not in ("synthetic", "sample"): raise ConfigError(f"data source: synthetic, sample or folder, got {src!r}")
-    if src == ref["source"]: return []
-    return [*(["data.path=null"] if base.data.path is not None else []), f"data.dataset={src}"]
-
-def _augment_overrides(values:dict, base, ref:dict) -> list[str]:
-    "The `augment.<name>.enabled` flags the ticked names change."
-    on = set(values.get("augment", ref["augment"]) or [])
-    if unknown := on - set(base.augment): raise ConfigError(f"augment: unknown augmentation(s) {sorted(unknown)}")
-    return [f"augment.{n}.enabled={_value(n in on)}" for n in base.augment if (n in on) != bool(base.augment[n].enabled)]
-
-def _extra_overrides(text:str) -> list[str]:
-    "The `key=value` words of the form's `extra` box (shell quoting)."
-    try: extra = shlex.split(text or "")
-    except ValueError as e: raise ConfigError(f"extra overrides: {e}") from None
-    if bad := [a for a in extra if "=" not in a or a.startswith("-")]: raise ConfigError(f"extra overrides are key=value, got {' '.join(bad)}")
-    return extra
-
-def form_overrides(values:dict, base) -> list[str]:
-    "The overrides that turn the config `base` into the form's `values` (only what differs), then `extra` (which wins over a field with its key)."
-    ref = form_values(base)
-    out = [*_field_overrides(values, base, ref), *_source_overrides(values, base, ref), *_augment_overrides(values, base, ref)]
-    extra = _extra_overrides(values.get("extra"))
-    given = {a.split("=", 1)[0].lstrip("+~") for a in extra}
-    return [o for o in out if o.split("=", 1)[0] not in given] + extra
-
-def train_command(recipe:str, overrides:Sequence[str]) -> str:
-    "The `severstal_train` command line of a recipe with `overrides`, quoted for a POSIX shell."
-    return shlex.join(["severstal_train", *RECIPES[recipe], *overrides])
-
-# %% ../nbs/19_app.ipynb #9f966eea
-def check_data_folder(path:str|os.PathLike, roots:AppRoots, csv:str="train.csv", images:str="train_images") -> Path:
-    "The Kaggle-format folder `path` (inside the app's folders, holding `csv` and an `images` folder), or a `ConfigError` saying what is missing."
-    p = roots.check(path, "data.path")
-    if not p.is_dir(): raise ConfigError(f"data.path: {path} is not a folder")
-    missing = [n for n, ok in ((csv, (p/csv).is_file()), (f"{images}/", (p/images).is_dir())) if not ok]
-    if missing: raise ConfigError(f"data.path: {path} is not a Kaggle-format folder: no {' and no '.join(missing)} in it")
-    return p
-
-APP_OWNED = {"output_dir": "the app's runs folder (severstal_app runs=)", "training.resume": "the Resume button"}
-
-def settable_keys(cfg) -> set[str]:
-    "Every dotted key of the composed config `cfg` that holds a value (nested groups walked), less `APP_OWNED`: what the page may set."
-    out = set()
-    def walk(node, prefix):
-        for k, v in node.items():
-            if isinstance(v, dict) and v: walk(v, f"{prefix}{k}.")
-            else: out.add(f"{prefix}{k}")
-    walk(OmegaConf.to_container(cfg, resolve=False), "")
-    return out - set(APP_OWNED)
-
-_OVERRIDE = re.compile(r"([A-Za-z_][\w.]*)=(.*)", re.S)
-
-def check_overrides(overrides:Sequence[str], base) -> list[str]:
-    "`overrides` if each is `key=value` for a settable key of the config `base`, with no interpolation; else a `ConfigError` naming it."
-    keys = settable_keys(base)
-    for o in overrides:
-        if not (m := _OVERRIDE.fullmatch(o)):
-            raise ConfigError(f"override {o!r}: the page takes key=value for a key of the training config (no +, ++ or ~ prefixes)")
-        key, value = m[1], m[2]
-        if key in APP_OWNED: raise ConfigError(f"{key}: set by the app ({APP_OWNED[key]}), not by an override")
-        if key.split(".")[0] == "hydra": raise ConfigError(f"{key}: Hydra's own settings are not set from the page")
-        if key not in keys: raise ConfigError(f"{key}: not a key of the training config the page may set (see severstal_train --help)")
-        if "${" in value: raise ConfigError(f"{key}: interpolations (${{...}}) are not accepted from the page; give the value itself")
-    return list(overrides)
-
-def check_paths(cfg, roots:AppRoots):
-    "`cfg` if every file or folder it names lies inside the app's folders (the cache below the runs folder or the library's); else a `ConfigError`."
-    d = cfg.data
-    if d.path is not None:
-        base = check_data_folder(d.path, roots, d.csv, d.images)
-        for k in ("csv", "images"): roots.check(base/d[k], f"data.{k}")
-    if d.extra is not None: roots.check(d.extra, "data.extra")
-    if cfg.model.weights is not None: roots.check(cfg.model.weights, "model.weights")
-    if cfg.model.get("init") is not None: roots.check(cfg.model.init, "model.init")
-    if d.cache_dir is not None:
-        c = Path(d.cache_dir).expanduser().resolve()
-        if not any(_inside(c, r) for r in (roots.runs, default_cache_dir().resolve())):
-            raise ConfigError(f"data.cache_dir: {d.cache_dir} is outside the runs folder ({roots.runs}) and the library's cache")
-    return cfg
-
-def check_launch(recipe:str, overrides:Sequence[str], roots:AppRoots):
-    "The composed config of a launch: overrides the page may give (checked before composing), the trainer's own checks, paths inside the app's folders."
-    from hydra.errors import HydraException
-    check_overrides(overrides, recipe_config(recipe))
-    try: cfg = recipe_config(recipe, overrides)
-    except HydraException as e: raise ConfigError(f"overrides: {str(e).splitlines()[0]}") from None
-    validate_config(cfg)
-    return check_paths(cfg, roots)
-
-# %% ../nbs/19_app.ipynb #816beff8
-_PROGRESS = re.compile(r"^[\s█▏▎▍▌▋▊▉|-]*$|^\s*Epoch \d+/\d+ :|.*\d+\.\d+% \[")   # fastprogress's bars in a pipe: blank and `Epoch i/n : |███| 50.00% [...]` lines
-
-def resume_args(run:str|os.PathLike) -> list[str]:
-    "The `severstal_train` arguments that continue `run`: its config name and overrides (from `.hydra/`) and `training.resume=<run>`."
-    run = Path(run)
-    h = run/".hydra"
-    if not (h/"overrides.yaml").is_file() or not (h/"hydra.yaml").is_file():
-        raise ConfigError(f"resume: {run} has no .hydra/overrides.yaml: it was not started by severstal_train, resume it from Python")
-    overrides = [o for o in OmegaConf.load(h/"overrides.yaml") if not o.startswith(("training.resume=", "hydra."))]
-    name = OmegaConf.load(h/"hydra.yaml").hydra.job.config_name
-    return [*(["--config-name", name] if name != "train_config" else []), *overrides, f"training.resume={_value(str(run))}"]
-
-CONSOLE_LOG = "console.log"   # what a run launched from the app prints, in its folder
-
-class RunLauncher:
-    "One `severstal_train` subprocess at a time, launched into `runs`: `launch`, `stop` (SIGINT: the run records `interrupted`), `resume`, `state`."
-    def __init__(self, runs:str|os.PathLike, max_lines:int=200):
-        self.runs, self.proc, self.run, self.args = Path(runs), None, None, []
-        self.lines, self.lock = deque(maxlen=max_lines), threading.Lock()
-    @property
-    def running(self) -> bool: return self.proc is not None and self.proc.poll() is None
-    def _start(self, args:list[str], run:Path) -> Path:
-        self.lines.clear()
-        self.run, self.args = run, list(args)
-        log = run/CONSOLE_LOG                 # a file, not a pipe: the run outlives the app (a pipe's reader gone, its next print would kill it)
-        start = log.stat().st_size if log.is_file() else 0
-        with open(log, "ab") as f:
-            self.proc = subprocess.Popen([sys.executable, "-m", "severstal_cbam.train", *args], stdout=f, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        threading.Thread(target=self._read, args=(self.proc, log, start), daemon=True).start()
-        return run
-    def _read(self, proc, log:Path, start:int):
-        "Follow the run's console file from `start` until the process has ended and all it wrote is read."
-        with open(log, encoding="utf-8", errors="replace") as f:
-            f.seek(start); part = ""
-            while True:
-                done = proc.poll() is not None
-                while chunk := f.readline():
-                    part += chunk
-                    if part.endswith("\n"):
-                        if not _PROGRESS.match(part): self.lines.append(part.rstrip("\n"))
-                        part = ""
-                if done: break
-                time.sleep(0.2)
-            if part and not _PROGRESS.match(part): self.lines.append(part)
-    def _busy(self):
-        if self.running: raise ConfigError(f"a run is in progress ({self.run.name}): stop it or wait until it ends -- one run at a time")
-    def launch(self, args:Sequence[str]) -> Path:
-        "Start `severstal_train *args` in a newly claimed `<runs>/experiment_YYYYMMDD_HHMMSS`; a `ConfigError` if a run is in progress."
-        with self.lock:
-            self._busy()
-            run = new_run_dir(self.runs)
-            return self._start([*args, f"output_dir={_value(str(self.runs))}", f"hydra.run.dir={_value(str(run))}"], run)
-    def resume(self, run:str|os.PathLike) -> Path:
-        "Continue `run` in place (`resume_args`); a `ConfigError` if a run is in progress."
-        with self.lock:
-            self._busy()
-            return self._start(resume_args(run), Path(run))
-    def stop(self, timeout:float=300) -> int|None:
-        "Send the running run SIGINT and wait (up to `timeout` s) for it to record `interrupted` and exit; its exit status, or None if nothing ran."
-        if not self.running: return None
-        self.proc.send_signal(signal.SIGINT)
-        try: return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill(); return self.proc.wait()
-    def state(self) -> dict:
-        "The current run's folder, whether it runs, its exit status (None while it runs) and the console's last lines."
-        return {"run": self.run, "running": self.running, "returncode": None if self.proc is None else self.proc.poll(), "console": list(self.lines)}
+__all__ = ['THEME_FONTS', 'LOOPBACK', 'run_status', 'list_runs', 'run_groups', 'true_masks', 'inspect_image', 'sample_available',
+           'build_app', 'AppArgs', 'HostCheck', 'allowed_hosts', 'app_login', 'serve', 'main']
 
 # %% ../nbs/19_app.ipynb #71c6a6f8
 def _fmt(v, digits:int=3) -> str: return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
@@ -343,7 +66,7 @@ def run_groups(root:str|os.PathLike) -> list[str]:
     "Folders below `root` (relative names) that are not runs themselves but hold runs: multiruns, searches, ablations."
     root = Path(root)
     groups = {p.parent.parent for p in root.rglob("results.json")} - {root}
-    return sorted(str(g.relative_to(root)) for g in groups if not (g/"results.json").is_file() and _inside(g, root))
+    return sorted(str(g.relative_to(root)) for g in groups if not (g/"results.json").is_file() and is_inside(g, root))
 
 # %% ../nbs/19_app.ipynb #75779c43
 def true_masks(exp, name:str) -> np.ndarray|None:
@@ -359,7 +82,7 @@ def inspect_image(exp, path:str|os.PathLike, masks:np.ndarray|None=None) -> tupl
     row = predict(exp, [Path(path)], bs=1, progress=False).iloc[0]
     if row.error: raise ConfigError(f"image: {row.error}")
     probs = np.array([row[f"prob_c{c}"] for c in CLASSES], dtype=float)
-    _, maps = attention_maps(exp.model, normalize(x[None]), size=tuple(full.shape[-2:]))
+    _, maps = attention_maps(exp.model, x[None], size=tuple(full.shape[-2:]))
     overlay = attention_overlay(full.permute(1, 2, 0).numpy(), {s: m[0].numpy() for s, m in maps.items()}, masks)
     table = pd.DataFrame({"class": list(CLASSES), "probability": probs.round(4), "threshold": np.round(exp.thresholds, 4),
                           "predicted": np.where(probs >= exp.thresholds, "yes", "no")})
@@ -408,15 +131,14 @@ def sample_available() -> bool:
 
 def _train_view(gr, roots:AppRoots, launcher:RunLauncher, refresh:float):
     "The Train view: the form, its command, Launch / Stop / Resume, and the current run's status, curves and console."
-    from severstal_cbam.train import OPTIMIZERS
-    help, v0 = config_help(), form_values(recipe_config("quickstart"))
+    help, v0 = schema_help(), form_values(recipe_config("quickstart"))
     recipe = gr.Radio(list(RECIPES), value="quickstart", label="recipe", elem_id="recipe",
                       info="quickstart: ConvNeXt-atto + CBAM at 128x800, minutes on a CPU; defaults: train_config.yaml; seed: the seed's ConvNeXt-Tiny experiment (ImageNet weights)")
     with gr.Row():
         model = gr.Dropdown(model_choices(), value=v0["model.name"], label="model", info=help["model.name"])
         loss = gr.Dropdown(list_losses(), value=v0["loss.type"], label="loss", info=help["loss.type"])
         gamma = gr.Number(v0["loss.gamma"], label="focal gamma", info=help["loss.gamma"])
-    augment = gr.CheckboxGroup(augment_choices(help), value=v0["augment"], label="augmentations", elem_id="augment",
+    augment = gr.CheckboxGroup(augment_choices(), value=v0["augment"], label="augmentations", elem_id="augment",
                                info="albumentations, training split only, in this order")
     with gr.Row():
         sources = ["synthetic", *(["sample"] if sample_available() else []), "folder"]
@@ -430,7 +152,7 @@ def _train_view(gr, roots:AppRoots, launcher:RunLauncher, refresh:float):
         epochs = gr.Number(v0["training.num_epochs"], label="epochs", precision=0, elem_id="epochs", info=help["training.num_epochs"])
         lr = gr.Number(v0["training.lr"], label="learning rate", info=help["training.lr"])
         opt = gr.Dropdown(list(OPTIMIZERS), value=v0["training.optimizer"], label="optimizer", info=help["training.optimizer"])
-        sched = gr.Dropdown(["one_cycle", "warmup_cosine"], value=v0["training.schedule"], label="schedule", info=help["training.schedule"])
+        sched = gr.Dropdown(list(SCHEDULES), value=v0["training.schedule"], label="schedule", info=help["training.schedule"])
         seed = gr.Number(v0["seed"], label="seed", precision=0, info=help["seed"])
     extra = gr.Textbox(label="more overrides", elem_id="extra", placeholder="training.ema=0.99 data.sampler=balanced",
                        info="any key=value of `severstal_train --help`, separated by spaces")

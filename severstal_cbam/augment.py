@@ -18,7 +18,7 @@ from .core import CLASSES, ConfigError
 from .rle import rle_decode
 
 # %% auto #0
-__all__ = ['AUGMENTATIONS', 'DEFAULT_AUGMENT', 'MASK_CHANGING', 'DefectBlackout', 'StripEdge', 'needs_masks',
+__all__ = ['AUGMENTATIONS', 'DEFAULT_AUGMENT', 'AUGMENT_HELP', 'MASK_CHANGING', 'DefectBlackout', 'StripEdge', 'needs_masks',
            'build_augmentations', 'defect_masks', 'AlbumentationsTransform']
 
 # %% ../nbs/05_augment.ipynb #9f2cc28b
@@ -98,7 +98,7 @@ AUGMENTATIONS = {                                   # applied in this order
 DEFAULT_AUGMENT = {
     "hflip": {"enabled": True, "p": 0.5},
     "vflip": {"enabled": True, "p": 0.5},
-    "rotate": {"enabled": False, "limit": 5, "p": 0.3},
+    "rotate": {"enabled": False, "limit": 5.0, "p": 0.3},
     "brightness_contrast": {"enabled": True, "brightness_limit": 0.2, "contrast_limit": 0.2, "p": 0.5},
     "color_jitter": {"enabled": False, "brightness": 0.2, "contrast": 0.2, "saturation": 0.0, "hue": 0.0, "p": 0.3},
     "gaussian_blur": {"enabled": False, "blur_limit": [3, 5], "sigma_limit": [0.1, 1.5], "p": 0.2},
@@ -111,6 +111,23 @@ DEFAULT_AUGMENT = {
     "optical_distortion": {"enabled": False, "distort_limit": 0.1, "p": 0.2},
     "strip_edge": {"enabled": False, "max_width": 0.25, "p": 0.2},
     "defect_blackout": {"enabled": False, "p": 0.3},
+}
+AUGMENT_HELP = {                                    # one line each: the config schema's help (severstal_train --help, the app)
+    "defect_blackout": "one defect class painted black, its label dropped (1st place)",
+    "hflip": "horizontal flip with probability p",
+    "vflip": "vertical flip with probability p",
+    "rotate": "rotation up to +-limit degrees; corners filled by reflection",
+    "grid_distortion": "grid warp: num_steps cells, distort_limit strength",
+    "optical_distortion": "lens warp of strength distort_limit",
+    "strip_edge": "a black band (up to max_width of the width) at the left or right edge, as where the strip ends (40th place)",
+    "coarse_dropout": "cutout: num_holes_range black patches, their height and width as shares of H and W",
+    "brightness_contrast": "relative brightness/contrast changes up to brightness_limit / contrast_limit",
+    "color_jitter": "albumentations ColorJitter: brightness, contrast, saturation, hue",
+    "gamma": "gamma in percent, within gamma_limit",
+    "clahe": "contrast-limited histogram equalisation (clip_limit, tile_grid_size)",
+    "sharpen": "unsharp-style sharpening: alpha (strength) and lightness ranges",
+    "gaussian_blur": "blur_limit kernel sizes (odd) and sigma_limit range",
+    "gauss_noise": "Gaussian noise, its std_range as a share of 255",
 }
 MASK_CHANGING = ("defect_blackout", "rotate", "grid_distortion", "optical_distortion", "strip_edge", "coarse_dropout")
 

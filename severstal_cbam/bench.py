@@ -4,101 +4,32 @@
 
 # %% ../nbs/17_bench.ipynb #a7ad59fd
 from __future__ import annotations
-import os, platform, statistics, sys, tempfile, threading, time
+import os, platform, statistics, sys, tempfile, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
 import numpy as np
-import psutil
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
-from .callbacks import cpu_has_bf16, resolve_precision
+from .callbacks import cpu_has_bf16
 from .core import CLASSES, ConfigError, option, parse_args, run_command, seed_everything
 from .inference import _autocast
+from .measure import TRAIN_FLOPS_PER_FORWARD, PeakMemory, Setting, sync_device, count_flops, matmul_peak, resolve_setting
+
+_all_ = ["PeakMemory", "Setting", "count_flops", "matmul_peak", "resolve_setting"]   # the `measure` room's, also importable from here
 from .record import write_json
 
 # %% auto #0
-__all__ = ['TRAIN_FLOPS_PER_FORWARD', 'GOALS', 'count_flops', 'matmul_peak', 'Setting', 'resolve_setting', 'PeakMemory',
-           'bench_model', 'plain_loop', 'bench_models', 'bench_decode', 'bench_data', 'bench_epoch', 'bench_deploy',
-           'headline', 'goal_met', 'run_bench', 'profile_step', 'format_table', 'BenchArgs', 'main']
-
-# %% ../nbs/17_bench.ipynb #ea2b31e3
-def count_flops(model:nn.Module, x:torch.Tensor) -> int:
-    "FLOPs of one forward pass of `model` on `x`, counted by torch's `FlopCounterMode`."
-    with torch.no_grad(), FlopCounterMode(display=False) as fc: model(x)
-    return int(fc.get_total_flops())
-
-TRAIN_FLOPS_PER_FORWARD = 3   # forward + backward (activation and weight gradients)
-
-# %% ../nbs/17_bench.ipynb #ba9fff00
-def _sync(device:torch.device):
-    if device.type == "cuda": torch.cuda.synchronize(device)
-
-def matmul_peak(dtype:torch.dtype=torch.float32, device:str|torch.device="cpu", n:int=2048, repeats:int=5) -> float:
-    "Best FLOP/s of an `n x n` matmul in `dtype` on `device`: the peak the model's FLOP rate is compared with."
-    device = torch.device(device)
-    a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
-    a @ b; _sync(device)
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter(); a @ b; _sync(device)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n ** 3 / best
-
-# %% ../nbs/17_bench.ipynb #930e298f
-@dataclass(frozen=True)
-class Setting:
-    "How a model runs: `precision` (fp32, bf16, fp16), `channels_last`, timm gradient checkpointing, `torch.compile`."
-    precision: str = "fp32"
-    channels_last: bool = False
-    grad_checkpointing: bool = False
-    compile: bool = False
-    @property
-    def name(self) -> str:
-        return self.precision + ("+cl" if self.channels_last else "") + ("+gc" if self.grad_checkpointing else "") + ("+compile" if self.compile else "")
-
-def resolve_setting(name:str, device:str|torch.device) -> Setting:
-    "The `Setting` for `default` (the library's choice on `device`), `fp32`, `bf16` or `fp16`, each optionally `+cl` (channels last) and `+compile`."
-    base, *flags = name.split("+")
-    if base not in ("default", "fp32", "bf16", "fp16") or set(flags) - {"cl", "compile"}:
-        raise ConfigError(f"unknown setting {name!r}: default, fp32, bf16 or fp16, optionally +cl and +compile")
-    if base == "default":
-        p = resolve_precision("auto", device)
-        return Setting(p, p != "fp32" or "cl" in flags, compile="compile" in flags)
-    return Setting(base, "cl" in flags, compile="compile" in flags)
-
-# %% ../nbs/17_bench.ipynb #a1a2ef87
-class PeakMemory:
-    "Peak memory above the level at entry while the block runs: RSS sampled every `interval` s on CPU, `max_memory_allocated` on CUDA."
-    def __init__(self, device:str|torch.device="cpu", interval:float=0.002):
-        self.device, self.interval, self.peak = torch.device(device), interval, 0
-    def __enter__(self):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device); torch.cuda.reset_peak_memory_stats(self.device)
-            self.base = torch.cuda.memory_allocated(self.device)
-            return self
-        self.proc, self.stop = psutil.Process(), threading.Event()
-        self.base = self.top = self.proc.memory_info().rss
-        def sample():
-            while not self.stop.is_set():
-                self.top = max(self.top, self.proc.memory_info().rss); time.sleep(self.interval)
-        self.thread = threading.Thread(target=sample, daemon=True); self.thread.start()
-        return self
-    def __exit__(self, *exc):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            self.peak = torch.cuda.max_memory_allocated(self.device) - self.base
-        else:
-            self.stop.set(); self.thread.join()
-            self.peak = max(self.top, self.proc.memory_info().rss) - self.base
+__all__ = ['GOALS', 'bench_model', 'plain_loop', 'bench_models', 'bench_decode', 'bench_data', 'bench_epoch', 'bench_deploy',
+           'headline', 'goal_met', 'run_bench', 'profile_step', 'format_table', 'BenchArgs', 'main', 'PeakMemory',
+           'Setting', 'count_flops', 'matmul_peak', 'resolve_setting']
 
 # %% ../nbs/17_bench.ipynb #dd288db6
 def bench_model(name:str) -> nn.Module:
     "Model `name` as `severstal_train model.name=<name>` builds it: the default config's `model` group, through `models.model_from_config`."
     from severstal_cbam.models import model_from_config
-    from severstal_cbam.train import load_config
+    from severstal_cbam.config import load_config
     return model_from_config(load_config([f"model.name={name}"]).model)
 
 class _Case:
@@ -120,18 +51,18 @@ class _Case:
         return torch.autocast(self.device.type, dtype=torch.bfloat16 if p == "bf16" else torch.float16)
     def train_step(self) -> float:
         self.model.train()
-        _sync(self.device); t0 = time.perf_counter()
+        sync_device(self.device); t0 = time.perf_counter()
         with self._autocast(): out = self.model(self.x)
         self.loss(out.float(), self.y).backward()
         self.opt.step(); self.opt.zero_grad(set_to_none=True)
-        _sync(self.device)
+        sync_device(self.device)
         return time.perf_counter() - t0
     @torch.no_grad()
     def infer_step(self) -> float:
         self.model.eval()
-        _sync(self.device); t0 = time.perf_counter()
+        sync_device(self.device); t0 = time.perf_counter()
         with self._autocast(): self.model(self.x)
-        _sync(self.device)
+        sync_device(self.device)
         return time.perf_counter() - t0
 
 def plain_loop(model_name:str, bs:int, size:tuple[int,int], device:torch.device):
@@ -141,10 +72,10 @@ def plain_loop(model_name:str, bs:int, size:tuple[int,int], device:torch.device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     x, y = torch.randn(bs, 3, *size, device=device), (torch.rand(bs, len(CLASSES), device=device) < 0.3).float()
     def step() -> float:
-        _sync(device); t0 = time.perf_counter()
+        sync_device(device); t0 = time.perf_counter()
         nn.functional.binary_cross_entropy_with_logits(model(x), y).backward()
         opt.step(); opt.zero_grad()
-        _sync(device)
+        sync_device(device)
         return time.perf_counter() - t0
     return step
 
@@ -240,7 +171,7 @@ def bench_epoch(model_name:str, setting:str="default", n_images:int=16, bs:int=2
     from fastai.learner import Learner
     from severstal_cbam.callbacks import AutocastPrecision
     from severstal_cbam.losses import loss_from_config
-    from severstal_cbam.train import load_config
+    from severstal_cbam.config import load_config
     from severstal_cbam.metrics import ValidationScores
     from severstal_cbam.models import param_groups
     device = torch.device(device)
@@ -264,7 +195,7 @@ def bench_epoch(model_name:str, setting:str="default", n_images:int=16, bs:int=2
 
 # %% ../nbs/17_bench.ipynb #3b43a85f
 def _torch_engine(dep:nn.Module, setting:Setting):
-    "A function running `dep` (an `export.Deployable`) on a uint8 batch in `setting` (precision, layout), without gradients."
+    "A function running `dep` (a `models.Deployable`) on a uint8 batch in `setting` (precision, layout), without gradients."
     dep = dep.to(memory_format=torch.channels_last if setting.channels_last else torch.contiguous_format)
     cast = _autocast(torch.device("cpu"), setting.precision)                 # as `inference.predict` casts
     def run(x:np.ndarray):
@@ -278,7 +209,8 @@ def bench_deploy(model_name:str, batches=(1, 8), size=(256, 1600), repeats:int=3
     "Inference images/s on the CPU per engine and batch size -- PyTorch fp32 and default, onnxruntime fp32 and int8 -- with each file's MiB."
     if workdir is None:                                                          # the files are removed afterwards
         with tempfile.TemporaryDirectory(prefix="severstal_bench_") as d: return bench_deploy(model_name, batches, size, repeats, calibration, quantizations, d)
-    from severstal_cbam.export import Deployable, export_onnx, quantize_onnx
+    from severstal_cbam.export import export_onnx, quantize_onnx
+    from severstal_cbam.models import Deployable
     from severstal_cbam.inference import ONNX_INPUT, ONNX_OUTPUT, load_onnx, onnx_metadata
     seed_everything(0)
     d = Path(workdir)
@@ -354,7 +286,8 @@ def run_bench(models=("convnext_tiny_cbam", "convnext_tiny"), settings=("fp32", 
     """Everything the bench measures, in one process: the record `severstal_bench` writes. One fastai epoch per
     DataLoader worker count in `workers` (default: the library's `auto` choice and one alternative); the headline
     uses the library's choice. `deploy_batches` (None: skip) are the batch sizes of the deployment table (`bench_deploy`, CPU)."""
-    from severstal_cbam.train import load_config, loader_options
+    from severstal_cbam.config import load_config
+    from severstal_cbam.rundata import loader_options
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     auto_workers = loader_options(load_config([]).data, device)["num_workers"]
     workers = list(dict.fromkeys([auto_workers, *(workers if workers is not None else [1 if auto_workers == 0 else 0])]))

@@ -25,13 +25,13 @@ from .record import jsonable, load_checkpoint, save_checkpoint, write_json
 log = logging.getLogger("severstal_cbam")
 
 # %% auto #0
-__all__ = ['log', 'AUTO_PRECISION_ENV', 'MultiLabelMixUp', 'MultiLabelCutMix', 'cpu_has_bf16', 'resolve_precision',
+__all__ = ['log', 'PRECISIONS', 'AUTO_PRECISION_ENV', 'MultiLabelMixUp', 'MultiLabelCutMix', 'cpu_has_bf16', 'resolve_precision',
            'AutocastPrecision', 'DivergenceStop', 'StopOnSignal', 'warmup_cosine', 'SkippedEpochs', 'EarlyStopping',
            'BestCheckpoint', 'ResumeCheckpoint', 'resume_state', 'WeightEMA', 'mix_callback', 'ResultsWriter',
            'format_epoch', 'TensorBoardLog', 'flat_row', 'write_history_csv']
 
 # %% ../nbs/13_callbacks.ipynb #7be7d9b6
-_PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16")
 AUTO_PRECISION_ENV = "SEVERSTAL_AUTO_PRECISION"   # what `precision=auto` resolves to on this machine, when set
 
 def cpu_has_bf16() -> bool:
@@ -42,10 +42,10 @@ def cpu_has_bf16() -> bool:
 
 def resolve_precision(precision:str, device:torch.device|str) -> str:
     "`fp32`, `bf16` or `fp16` for a configured `precision` (`auto`: `$SEVERSTAL_AUTO_PRECISION` if set, else the fastest safe one for `device`)."
-    if precision not in ("auto", *_PRECISIONS): raise ConfigError(f"training.precision must be auto, fp32, bf16 or fp16, got {precision!r}")
+    if precision not in ("auto", *PRECISIONS): raise ConfigError(f"training.precision must be auto, fp32, bf16 or fp16, got {precision!r}")
     if precision != "auto": return precision
     if forced := os.environ.get(AUTO_PRECISION_ENV):
-        if forced not in _PRECISIONS: raise ConfigError(f"${AUTO_PRECISION_ENV} must be fp32, bf16 or fp16, got {forced!r}")
+        if forced not in PRECISIONS: raise ConfigError(f"${AUTO_PRECISION_ENV} must be fp32, bf16 or fp16, got {forced!r}")
         return forced
     if torch.device(device).type == "cuda": return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return "bf16" if torch.device(device).type == "cpu" and cpu_has_bf16() else "fp32"

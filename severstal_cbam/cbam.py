@@ -19,14 +19,12 @@ class ChannelAttention(nn.Module):
         self.fc1 = nn.Conv2d(channels, hidden, 1, bias=bias)
         self.act = nn.ReLU(inplace=True)
         self.fc2 = nn.Conv2d(hidden, channels, 1, bias=bias)
-        self.last_attn = None
+        self.gate = nn.Sigmoid()                 # a module, so that a forward hook can read the attention (no parameters)
 
     def mlp(self, x): return self.fc2(self.act(self.fc1(x)))
 
     def forward(self, x):
-        attn = torch.sigmoid(self.mlp(x.mean((2, 3), keepdim=True)) + self.mlp(x.amax((2, 3), keepdim=True)))
-        self.last_attn = attn.detach()
-        return x * attn
+        return x * self.gate(self.mlp(x.mean((2, 3), keepdim=True)) + self.mlp(x.amax((2, 3), keepdim=True)))
 
 # %% ../nbs/07_cbam.ipynb #b4bf2165
 class SpatialAttention(nn.Module):
@@ -36,13 +34,11 @@ class SpatialAttention(nn.Module):
         if kernel_size % 2 == 0: raise ValueError(f"kernel_size must be odd to keep the map's size, got {kernel_size}")
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=not norm)
         self.norm = nn.BatchNorm2d(1) if norm else nn.Identity()
-        self.last_attn = None
+        self.gate = nn.Sigmoid()                 # a module, so that a forward hook can read the attention (no parameters)
 
     def forward(self, x):
         pooled = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)
-        attn = torch.sigmoid(self.norm(self.conv(pooled)))
-        self.last_attn = attn.detach()
-        return x * attn
+        return x * self.gate(self.norm(self.conv(pooled)))
 
 # %% ../nbs/07_cbam.ipynb #ab85806d
 class CBAM(nn.Module):
@@ -54,8 +50,3 @@ class CBAM(nn.Module):
         self.spatial = SpatialAttention(kernel_size, norm)
 
     def forward(self, x): return self.spatial(self.channel(x))
-
-    @property
-    def spatial_map(self) -> torch.Tensor|None:
-        "The last spatial-attention map, `(B, 1, H, W)`."
-        return self.spatial.last_attn

@@ -4,7 +4,7 @@
 
 # %% ../nbs/15a_export.ipynb #3b1744a6
 from __future__ import annotations
-import contextlib, importlib, io, json, os, sys, tempfile, warnings
+import contextlib, importlib, io, json, os, sys, tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Sequence
@@ -15,25 +15,15 @@ import torch
 from torch import nn
 
 from .core import CLASSES, CheckpointError, ConfigError, atomic_write, option, parse_args, run_command
-from .data import normalize
-from .inference import (FINISHED, ONNX_INPUT, ONNX_OUTPUT, Experiment, finish_hint, load_experiment, load_image, load_onnx,
-                                      onnx_metadata, predict, run_tta, split_images)
+from .models import Deployable
+from .experiment import FINISHED, ONNX_INPUT, ONNX_OUTPUT, Experiment, finish_hint, load_experiment, load_onnx, onnx_metadata
+from .inference import load_image, predict, run_tta, split_images
 from .record import read_record
 from .rle import SHAPE
 
 # %% auto #0
-__all__ = ['PARITY_TOL', 'QUANTIZATIONS', 'QUANT_OPS', 'FLOAT_MODULES', 'Deployable', 'export_onnx', 'run_metadata',
-           'onnx_parity', 'float_nodes', 'quantize_onnx', 'calibration_paths', 'finished_run', 'ExportArgs',
-           'export_run', 'main']
-
-# %% ../nbs/15a_export.ipynb #9622b33a
-class Deployable(nn.Module):
-    "The run's `model` as deployed: a uint8 RGB batch `(N, 3, H, W)` in, ImageNet-normalised inside, the per-class sigmoid probabilities out."
-    def __init__(self, model:nn.Module):
-        super().__init__()
-        self.model = model
-    def forward(self, image:torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.model(normalize(image)))                     # data.normalize: the one definition
+__all__ = ['PARITY_TOL', 'QUANTIZATIONS', 'QUANT_OPS', 'FLOAT_MODULES', 'export_onnx', 'run_metadata', 'onnx_parity',
+           'float_nodes', 'quantize_onnx', 'calibration_paths', 'finished_run', 'ExportArgs', 'export_run', 'main']
 
 # %% ../nbs/15a_export.ipynb #9e1526ed
 def _need_onnx():
@@ -58,8 +48,7 @@ def export_onnx(model:nn.Module, file:str|os.PathLike, image_size:Sequence[int]=
     _need_onnx()
     dep = Deployable(model).cpu().eval()
     x = torch.zeros(2, 3, *image_size, dtype=torch.uint8)
-    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():   # the exporter prints its progress
-        warnings.filterwarnings("ignore", message=".*were assigned during export")   # CBAM's `last_attn`, kept for show_attention, not an output
+    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):   # the exporter prints its progress
         prog = torch.onnx.export(dep, (x,), dynamo=True, input_names=[ONNX_INPUT], output_names=[ONNX_OUTPUT], verbose=False,
                                  dynamic_shapes={"image": {0: torch.export.Dim("batch")}})
     return _write_onnx(prog.model_proto, metadata or {}, Path(file))

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .bench import PeakMemory, _Case, bench_epoch, bench_models, goal_met, matmul_peak, resolve_setting
+from .bench import _Case, bench_epoch, bench_models, goal_met
+from .measure import PeakMemory, matmul_peak, resolve_setting
 from .core import ConfigError, atomic_write, option, parse_args, run_command
 from .record import write_json
 
@@ -54,7 +55,8 @@ def largest_batch(model_name:str, setting:str="default", size=(256, 1600), devic
 
 # %% ../nbs/17a_gpu_check.ipynb #9c41a00a
 def _tiny_run(device:str, out:Path, n_images:int, size, cache_dir) -> Path:
-    from severstal_cbam.train import load_config, train
+    from severstal_cbam.config import load_config
+    from severstal_cbam.train import train
     cfg = load_config([f"data.synthetic_images={n_images}", "model.name=convnext_atto_cbam", f"data.image_size=[{size[0]},{size[1]}]",
                        "data.batch_size=4", "training.num_epochs=1", f"training.device={device}", "training.early_stopping.enabled=false",
                        f"output_dir={out}", *([f"data.cache_dir={cache_dir}"] if cache_dir else [])])
@@ -151,7 +153,8 @@ def _memory(sz:CheckSizes, device) -> dict:
     return {"model": sz.models[0], "batch_size": sz.memory_batch, "peak_train_mib": round(pm.peak / 2**20, 1)}
 
 def _quickstart(sz:CheckSizes, device, out:Path, cache_dir) -> dict:
-    from severstal_cbam.train import load_config, train
+    from severstal_cbam.config import load_config
+    from severstal_cbam.train import train
     t0 = time.time()
     rec = train(load_config([f"training.device={device}", f"output_dir={out}", *sz.quickstart, *([f"data.cache_dir={cache_dir}"] if cache_dir else [])],
                             config_name="quickstart"))
@@ -202,7 +205,8 @@ def gpu_check(out:str|os.PathLike, device:str="cuda", quick:bool=False, compile:
         res["matmul_peak_flop_s"] = _step(log, "matmul peaks", lambda: {"fp32": matmul_peak(torch.float32, dev), "bf16": matmul_peak(torch.bfloat16, dev)}
                                           if dev.type == "cuda" else {"fp32": matmul_peak(torch.float32, dev, n=256)})
         res["speed"] = _step(log, f"training/inference speed at {sz.size[0]}x{sz.size[1]}, batch {sz.train_batch}", _speed, sz, dev, compile)
-        from severstal_cbam.train import load_config, loader_options
+        from severstal_cbam.config import load_config
+        from severstal_cbam.rundata import loader_options
         workers = loader_options(load_config([]).data, dev)["num_workers"]
         res["epoch"] = _step(log, f"one fastai epoch of {sz.epoch_images} JPEG images, {workers} workers", bench_epoch, sz.models[0], "default",
                              sz.epoch_images, sz.train_batch, dev, None, workers)

@@ -17,8 +17,9 @@ import torch
 from sklearn.metrics import precision_recall_curve, average_precision_score, roc_auc_score
 
 from .core import CLASSES, CLASS_COLS, CheckpointError, ConfigError, atomic_write, option, parse_args, run_command
-from .data import normalize
-from .inference import FINISHED, Experiment, attention_maps, load_image
+
+from .experiment import FINISHED, Experiment
+from .inference import attention_maps, load_image
 from .split import parse_strategy
 from .record import flatten_config, plot_learning_curves, read_record
 from .sample import CLASS_COLORS
@@ -40,7 +41,7 @@ def show_attention(exp:Experiment, paths:Sequence, true:np.ndarray|None=None, al
     imgs = torch.stack([load_image(p, None, decoder=exp.decoder) for p in paths])                  # full-size, for display
     x = torch.stack([load_image(p, exp.image_size, decoder=exp.decoder) for p in paths])           # what the model sees
     dev = next(exp.model.parameters()).device
-    probs, maps = attention_maps(exp.model, normalize(x.to(dev)), size=tuple(imgs.shape[-2:]))
+    probs, maps = attention_maps(exp.model, x.to(dev), size=tuple(imgs.shape[-2:]))
     pred = probs.cpu().numpy() >= exp.thresholds
     stages = sorted(maps)
     rows = len(paths) * (1 + len(stages))

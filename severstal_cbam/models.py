@@ -5,6 +5,7 @@
 # %% ../nbs/08_models.ipynb #e2fce9f7
 from __future__ import annotations
 import os, socket
+from contextlib import contextmanager
 from urllib.parse import urlparse
 from pathlib import Path
 
@@ -14,12 +15,13 @@ from torch import nn
 
 from .cbam import CBAM
 from .core import CLASSES, CheckpointError, ConfigError, Registry, SeverstalError, UnknownNameError
+from .data import normalize
 
 # %% auto #0
 __all__ = ['HEAD_KEYS', 'MODELS', 'CONVNEXT_SIZES', 'CBAM_CONFIG_KEYS', 'HEAD_POOLS', 'NORMS', 'MODEL_CONFIG_KEYS',
            'MODEL_TRAINING_KEYS', 'ConvNeXtCBAM', 'read_state_dict', 'load_backbone_weights', 'hub_reachable',
-           'list_models', 'param_groups', 'freeze_backbone', 'param_counts', 'create_model', 'GeM', 'CatAvgMaxPool',
-           'set_head_pool', 'BatchNormLast', 'set_norm', 'model_kwargs', 'model_from_config']
+           'list_models', 'param_groups', 'freeze_backbone', 'param_counts', 'create_model', 'Deployable', 'GeM',
+           'CatAvgMaxPool', 'set_head_pool', 'BatchNormLast', 'set_norm', 'model_kwargs', 'model_from_config']
 
 # %% ../nbs/08_models.ipynb #1134bbea
 class ConvNeXtCBAM(nn.Module):
@@ -47,9 +49,14 @@ class ConvNeXtCBAM(nn.Module):
         "Recompute stage activations in the backward pass (timm's gradient checkpointing) to save memory."
         for s in self.stages: s.grad_checkpointing = enable
 
-    def attention_maps(self) -> dict[int, torch.Tensor]:
-        "The spatial-attention map of each CBAM stage from the last forward pass, `{stage: (B, 1, h, w)}`."
-        return {int(k): m.spatial_map for k, m in self.cbam.items() if m.spatial_map is not None}
+    @contextmanager
+    def capture_attention(self):
+        "While the block runs, `{stage: (B, 1, h, w)}` of each CBAM stage's spatial attention in the model's forward passes (forward hooks on the gates; nothing stays on the model)."
+        maps = {}
+        hooks = [m.spatial.gate.register_forward_hook(lambda mod, i, out, k=int(k): maps.__setitem__(k, out.detach())) for k, m in self.cbam.items()]
+        try: yield maps
+        finally:
+            for h in hooks: h.remove()
 
 # %% ../nbs/08_models.ipynb #38dadb9c
 HEAD_KEYS = ("head.fc.", "head.global_pool.")   # the classifier, and a learnable pooling (GeM) if any
@@ -168,6 +175,17 @@ def create_model(name:str, n_classes:int=len(CLASSES), pretrained:bool=False, we
     model.weights_report = load_backbone_weights(model, weights) if weights is not None else None
     if freeze_backbone: globals()["freeze_backbone"](model, True)
     return model
+
+# %% ../nbs/08_models.ipynb #7b19ce34
+class Deployable(nn.Module):
+    "`model` as used on images: a uint8 RGB batch `(N, 3, H, W)` in, ImageNet-normalised inside, per-class sigmoid probabilities (fp32) out."
+    def __init__(self, model:nn.Module, channels_last:bool=False):
+        super().__init__()
+        self.model, self.channels_last = model, channels_last
+    def forward(self, image:torch.Tensor) -> torch.Tensor:
+        x = normalize(image)                                                   # data.normalize: the one definition
+        if self.channels_last: x = x.contiguous(memory_format=torch.channels_last)
+        return torch.sigmoid(self.model(x).float())
 
 # %% ../nbs/08_models.ipynb #f1291e99
 class GeM(nn.Module):

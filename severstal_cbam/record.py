@@ -17,9 +17,9 @@ from .core import CLASSES, CheckpointError, ConfigError, atomic_write
 from .models import HEAD_KEYS
 
 # %% auto #0
-__all__ = ['INIT_HEADS', 'claim_run_dir', 'new_run_dir', 'jsonable', 'write_json', 'read_record', 'flatten_config', 'environment',
-           'save_checkpoint', 'load_checkpoint', 'init_checkpoint', 'init_from', 'plot_learning_curves',
-           'save_learning_curves']
+__all__ = ['RECORD_VERSION', 'INIT_HEADS', 'claim_run_dir', 'new_run_dir', 'jsonable', 'write_json', 'migrate_record',
+           'read_record', 'flatten_config', 'environment', 'save_checkpoint', 'load_checkpoint', 'init_checkpoint',
+           'init_from', 'plot_learning_curves', 'save_learning_curves']
 
 # %% ../nbs/11_record.ipynb #b00d34be
 def claim_run_dir(base:str|os.PathLike) -> Path:
@@ -54,16 +54,31 @@ def write_json(path:str|os.PathLike, obj) -> Path:
     with atomic_write(path) as f: json.dump(jsonable(obj), f, indent=2)
     return Path(path)
 
+RECORD_VERSION = 2   # the layout of results.json this library writes (`schema_version`); 1: the records written before it had one
+
+def migrate_record(rec:dict, source:str="record") -> dict:
+    """`rec` in the current layout (`RECORD_VERSION`): the one place older layouts are read. Version 1 (no `schema_version`, every run
+    before 2026-12-05) is the same layout less the version, and, from its older runs, less what they ran as by default: fp32,
+    contiguous memory, no resume, no start weights."""
+    v = rec.get("schema_version", 1)
+    if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= RECORD_VERSION:
+        raise CheckpointError(f"{source}: schema_version {v!r} is not one this severstal_cbam reads (1 to {RECORD_VERSION}): a newer "
+                              "severstal_cbam wrote it, upgrade to read it")
+    if v == 1:
+        rec = {"schema_version": 2, **rec}
+        for key, default in (("precision", "fp32"), ("channels_last", False), ("resumed", []), ("weights", None)): rec.setdefault(key, default)
+    return rec
+
 def read_record(run:str|os.PathLike|dict) -> dict:
-    "The `results.json` record of a run folder (or of the file, or the record itself)."
-    if isinstance(run, dict): return run
+    "The `results.json` record of a run folder (or of the file, or the record itself), in the current layout (`migrate_record`)."
+    if isinstance(run, dict): return migrate_record(run)
     p = Path(run)
     p = p/"results.json" if p.is_dir() else p
     if not p.is_file(): raise FileNotFoundError(f"not an experiment folder: no results.json at {p}")
     try: rec = json.loads(p.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e: raise CheckpointError(f"{p}: not valid JSON ({e})") from None
     if not isinstance(rec, dict): raise CheckpointError(f"{p}: not a run record (a JSON object), got {type(rec).__name__}")
-    return rec
+    return migrate_record(rec, str(p))
 
 # %% ../nbs/11_record.ipynb #1181f50f
 def flatten_config(d:dict, prefix:str="") -> dict:
@@ -95,6 +110,7 @@ def save_checkpoint(path:str|os.PathLike, learn=None, model:nn.Module|None=None,
     "Atomically save the model's state dict (and the optimizer's, and `extra` values) to `path`."
     from fastai.torch_core import get_model
     model = get_model(model if model is not None else learn.model)
+    extra = {k: str(v) if isinstance(v, str) else v for k, v in extra.items()}   # a config choice (a StrEnum) as the plain string weights_only loads
     state = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}
     if with_opt and learn is not None and learn.opt is not None: state["opt"] = learn.opt.state_dict()
     with atomic_write(path, "wb") as f: torch.save(state, f)

@@ -11,8 +11,10 @@ import pandas as pd
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.plugins.sweeper import Sweeper
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from .callbacks import StopOnSignal
+from .config import schema_error
 from .core import ConfigError, SeverstalError, atomic_write
 from .record import read_record, write_json
 
@@ -154,7 +156,10 @@ class OptunaSweeper(Sweeper):
             trial.set_user_attr("pid", os.getpid()); trial.set_user_attr("host", socket.gethostname())   # who runs it (fail_stale_trials)
             sampled = [f"{k}={v}" for k, v in trial.params.items()]
             trial.set_user_attr("overrides", [a for a in arguments if not a.startswith(("hparams_search=", "hydra."))] + sampled)   # one run, no -m
-            [ret] = self.launcher.launch([[*arguments, *sampled]], initial_job_idx=trial.number)
+            try: [ret] = self.launcher.launch([[*arguments, *sampled]], initial_job_idx=trial.number)
+            except Exception as e:                                      # the schema refused the sampled config before the job ran
+                if not (isinstance(e, OmegaConfBaseException) or type(e).__module__.startswith("hydra")): raise
+                trial.set_user_attr("reason", str(schema_error(e))); study.tell(trial, state=_optuna().trial.TrialState.FAIL); continue
             run_dir = Path(ret.hydra_cfg.hydra.runtime.output_dir)           # the trial's run folder (Hydra's job folder)
             trial.set_user_attr("run_dir", str(run_dir))
             if _tell(study, trial, ret, run_dir) == "INTERRUPTED": break

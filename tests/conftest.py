@@ -3,7 +3,7 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))   # the test modules share helpers (test_train_cli.run, ...)
+sys.path.insert(0, str(Path(__file__).parent))   # the test modules share helpers.py (run, experiments, the checks of a run)
 
 
 def pytest_configure(config):

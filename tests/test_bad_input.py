@@ -13,7 +13,7 @@ from severstal_cbam.core import SeverstalError
 from severstal_cbam.labels import read_labels, validate_dataset
 from severstal_cbam.train import load_config, train
 from severstal_cbam.synthetic import make_synthetic_severstal
-from test_train_cli import experiments, run
+from helpers import experiments, run
 
 FAST = ["data.image_size=[64,400]", "model.name=convnext_atto_cbam", "data.batch_size=4", "training.num_epochs=1",
         "training.early_stopping.enabled=false"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from test_train_cli import TINY, experiments, run
+from helpers import TINY, experiments, run
 
 TORCHRUN = shutil.which("torchrun") or str(Path(sys.executable).parent/"torchrun")
 

@@ -6,8 +6,8 @@ import json, subprocess, sys
 import pytest
 import torch
 
-from test_roundtrip import _check_predict_reproduces
-from test_train_cli import check_run, experiments, run
+from helpers import check_predict_reproduces
+from helpers import check_run, experiments, run
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here: the GPU path is tested where there is one")
 ARGS = ["data.synthetic_images=20", "model.name=convnext_atto_cbam", "data.batch_size=4", "training.precision=auto",
@@ -25,7 +25,7 @@ def test_gpu_run_resume_predict(tmp_path):
     rec = check_run(exp, 2)
     assert rec["resumed"][0]["at_epoch"] == 1
     run([f"experiment={exp}", "split=test", f"out={tmp_path/'pred.csv'}"], tmp_path, cmd=("severstal_predict",))
-    _check_predict_reproduces(exp, tmp_path/"pred.csv", "severstal_predict on the GPU")
+    check_predict_reproduces(exp, tmp_path/"pred.csv", "severstal_predict on the GPU")
 
 
 def test_gpu_bench_quick(tmp_path):

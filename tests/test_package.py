@@ -47,3 +47,9 @@ def test_modules_import_only_from_lower_numbered_notebooks():
             else: continue
             assert target in order, f'{mod} imports {name}, which no notebook exports'
             assert order[target] < n, f'{mod} (notebook {n}) imports {target} (notebook {order[target]}): data flows one way'
+
+
+def test_no_module_is_over_450_lines():
+    "Every room reads in one sitting (the structure issue's bar); `_modidx.py` is nbdev's generated index."
+    long = {p.name: n for p in sorted((ROOT/LIB).glob('*.py')) if p.name != '_modidx.py' and (n := len(p.read_text(encoding='utf-8').splitlines())) > 450}
+    assert not long, f'split these by what changes together: {long}'

@@ -9,7 +9,7 @@ import pytest
 import pandas as pd
 from PIL import Image
 
-from test_train_cli import TINY, experiments, run
+from helpers import TINY, experiments, run
 
 PROBS = [f"prob_c{c}" for c in (1, 2, 3, 4)]
 

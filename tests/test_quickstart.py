@@ -20,7 +20,7 @@ import json
 import pandas as pd
 import pytest
 
-from test_train_cli import experiments, run
+from helpers import experiments, run
 
 
 @pytest.mark.slow

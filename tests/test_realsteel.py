@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from test_train_cli import run
+from helpers import run
 
 REAL = Path(os.environ.get("SEVERSTAL_REAL", Path(__file__).resolve().parents[2]/"shared"/"data"/"severstal_real"))
 EPOCHS = 4

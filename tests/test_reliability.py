@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from severstal_cbam.record import load_checkpoint, save_checkpoint
-from test_train_cli import TINY, experiments, run
+from helpers import TINY, experiments, run
 
 SLOW_SAVE = """
 import io, os, sys, time, torch

@@ -16,43 +16,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from test_train_cli import experiments, run
+from helpers import PROBS, check_attention, check_predict_reproduces, experiments, run, tolerance
 
 matplotlib.use("Agg")
-PROBS = [f"prob_c{c}" for c in (1, 2, 3, 4)]
 SHRINK = ["training.num_epochs=1", "data.synthetic_images=24", "data.image_size=[64,400]", "data.batch_size=4",
           "model.name=convnext_atto_cbam", "training.early_stopping.enabled=false"]
 SHIPPED = {"train_config": [], "quickstart": ["--config-name", "quickstart"], "experiment=seed": ["experiment=seed"],
            "realsteel": ["--config-name", "realsteel"]}     # data.path: a 40-image synthetic folder in the Kaggle layout
 NORMS, POOLS = ("layernorm", "batchnorm"), ("avg", "max", "avgmax", "catavgmax", "gem")
-
-
-def _tolerance(record):
-    return 1e-5 if record["precision"] == "fp32" else 2e-3
-
-
-def _check_predict_reproduces(exp, out_csv, predicted):
-    "The test rows `severstal_predict split=test` wrote equal the run's own test probabilities."
-    rec = json.loads((exp/"results.json").read_text())
-    ref = pd.read_csv(exp/"predictions.csv").query("split == 'test'").set_index("ImageId")
-    got = pd.read_csv(out_csv, keep_default_na=False).set_index("ImageId").loc[ref.index]
-    assert (got.error == "").all(), got.error
-    diff = np.abs(got[PROBS].astype(float).to_numpy() - ref[PROBS].to_numpy()).max()
-    assert diff <= _tolerance(rec), f"{exp.name} ({predicted}): max |diff| {diff:.3g} > {_tolerance(rec)}"
-    return rec
-
-
-def _check_attention(exp):
-    "`show_attention` draws the run's attention maps over two of its test images."
-    import matplotlib.pyplot as plt
-    from severstal_cbam.inference import load_experiment
-    from severstal_cbam.interpret import show_attention
-    e = load_experiment(exp)
-    test = pd.read_csv(exp/"predictions.csv").query("split == 'test'").head(2)
-    images = Path(e.record["data"]["path"])/e.config["data"]["images"]
-    fig = show_attention(e, [images/n for n in test.ImageId])
-    assert len(fig.axes) == 2 * (1 + len(e.config["model"]["cbam_stages"]))
-    plt.close(fig)
 
 
 def _check_onnx_round_trip(exp, shared, out):
@@ -64,7 +35,7 @@ def _check_onnx_round_trip(exp, shared, out):
     ref = pd.read_csv(exp/"predictions.csv").query("split == 'test'").set_index("ImageId")
     got = pd.read_csv(out/"onnx.csv", keep_default_na=False).set_index("ImageId").loc[ref.index]
     diff = np.abs(got[PROBS].astype(float).to_numpy() - ref[PROBS].to_numpy()).max()
-    assert diff <= max(1e-4, _tolerance(rec)), f"{exp.name} (ONNX): max |diff| {diff:.3g}"
+    assert diff <= max(1e-4, tolerance(rec)), f"{exp.name} (ONNX): max |diff| {diff:.3g}"
 
 
 @pytest.fixture(scope="module")
@@ -107,12 +78,12 @@ def test_shipped_config_round_trip(shared, imagenet_file, name):
     (exp,) = experiments(out)
     pred = run([f"experiment={exp}", "split=test", f"out={out/'pred.csv'}"], shared, cmd=("severstal_predict",))
     assert "note: the run evaluated in" not in pred.stderr        # the default reproduces the run's own evaluation
-    rec = _check_predict_reproduces(exp, out/"pred.csv", "severstal_predict")
+    rec = check_predict_reproduces(exp, out/"pred.csv", "severstal_predict")
     assert rec["config"]["model"]["name"] == "convnext_atto_cbam"
     if name == "quickstart": assert (rec["config"]["model"]["norm"], rec["config"]["model"]["head_pool"]) == ("batchnorm", "max")
     if name == "experiment=seed": _check_seed_preset(rec, exp, imagenet_file)
     if name == "realsteel": assert (rec["config"]["metrics"]["tta"], rec["config"]["data"]["split_strategy"]) == ("hvflip", "stratified_80_10_10")
-    _check_attention(exp)
+    check_attention(exp)
     _check_onnx_round_trip(exp, shared, out)
 
 
@@ -128,8 +99,8 @@ def test_every_norm_and_head_pool_round_trips(shared):
         m = json.loads((exp/"results.json").read_text())["config"]["model"]
         seen.add((m["norm"], m["head_pool"]))
         assert predict_cli([f"experiment={exp}", "split=test", f"out={exp/'roundtrip.csv'}"]) == 0
-        _check_predict_reproduces(exp, exp/"roundtrip.csv", "predict_cli")
-        _check_attention(exp)
+        check_predict_reproduces(exp, exp/"roundtrip.csv", "predict_cli")
+        check_attention(exp)
     assert seen == {(n, p) for n in NORMS for p in POOLS}
 
 

@@ -10,8 +10,8 @@ import json, os, shutil
 import pandas as pd
 import pytest
 
-from test_roundtrip import _check_attention, _check_predict_reproduces
-from test_train_cli import experiments, run
+from helpers import check_attention, check_predict_reproduces
+from helpers import experiments, run
 
 pytestmark = pytest.mark.skipif(not os.environ.get("SEVERSTAL_SAMPLE"),
                                 reason="$SEVERSTAL_SAMPLE is not set: no local copy of the real Severstal sample "
@@ -28,7 +28,7 @@ def test_quickstart_on_the_real_sample_trains_predicts_and_draws(tmp_path):
     assert "test" in r.stdout
 
     run([f"experiment={exp}", "split=test", f"out={tmp_path/'test.csv'}"], tmp_path, cmd=("severstal_predict",))
-    _check_predict_reproduces(exp, tmp_path/"test.csv", "severstal_predict split=test")
+    check_predict_reproduces(exp, tmp_path/"test.csv", "severstal_predict split=test")
 
     real = tmp_path/"cache"/"severstal_sample"
     r = run([f"experiment={exp}", f"images={real/'train_images'}", f"labels={real/'train.csv'}", f"out={tmp_path/'all.csv'}"],
@@ -50,4 +50,4 @@ def test_quickstart_on_the_real_sample_trains_predicts_and_draws(tmp_path):
     assert "train.csv, thresholds" in r.stdout and "pointing-game hit rate against the masks" in r.stdout
     masked = ann[ann.ImageId.isin(names)].ClassId.value_counts()                   # where the model looks, per class with a mask
     assert {c: v["gradcam"]["images"] for c, v in m["attention"].items()} == {str(c): int(k) for c, k in masked.items()}, m["attention"]
-    _check_attention(exp)
+    check_attention(exp)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from test_train_cli import run
+from helpers import run
 
 SEARCH = ["-m", "--config-name", "quickstart", "hparams_search=quickstart_optuna", "training.num_epochs=1", "data.synthetic_images=24",
           "data.image_size=[64,400]", "data.batch_size=4", "training.monitor=valid_loss"]   # valid_loss: defined on 4 validation images
