@@ -37,13 +37,12 @@ def _fmt(v, digits:int=3) -> str: return "-" if v is None or (isinstance(v, floa
 def run_status(run:str|os.PathLike|dict) -> str:
     "One markdown line: a run's status, epochs done of planned, last losses, its best epoch and, once evaluated, test macro F1 and ROC AUC."
     rec = read_record(run)
-    hist, cfg = rec.get("history") or [], rec.get("config") or {}
-    planned = (cfg.get("training") or {}).get("num_epochs")
-    parts = [f"**{rec.get('status', 'unknown')}**", f"epoch {len(hist)}/{planned if planned is not None else '?'}"]
+    hist = rec["history"]
+    parts = [f"**{rec['status']}**", f"epoch {len(hist)}/{rec['config']['training']['num_epochs']}"]
     if hist: parts.append(f"train loss {_fmt(hist[-1].get('train_loss'), 4)}, valid loss {_fmt(hist[-1].get('valid_loss'), 4)}")
-    if best := rec.get("best"): parts.append(f"best {best.get('monitor')} {_fmt(best.get('value'))} (epoch {best.get('epoch')})")
-    if macro := ((rec.get("test") or {}).get("tuned") or {}).get("macro"): parts.append(f"test macro F1 {_fmt(macro.get('f1'))}, ROC AUC {_fmt(macro.get('roc_auc'))}")
-    if err := rec.get("error"): parts.append(f"error: {err}")
+    if best := rec["best"]: parts.append(f"best {best['monitor']} {_fmt(best['value'])} (epoch {best['epoch']})")
+    if test := rec["test"]: parts.append(f"test macro F1 {_fmt(test['tuned']['macro']['f1'])}, ROC AUC {_fmt(test['tuned']['macro']['roc_auc'])}")
+    if err := rec.get("error"): parts.append(f"error: {err}")                    # a key only a failed run has
     return " · ".join(parts)
 
 def list_runs(root:str|os.PathLike) -> pd.DataFrame:
@@ -53,13 +52,11 @@ def list_runs(root:str|os.PathLike) -> pd.DataFrame:
         name = str(p.parent.relative_to(root))
         try: rec = read_record(p)
         except SeverstalError as e: rows.append({"run": name, "status": f"unreadable: {str(e).removeprefix(f'{p}: ')}"}); continue
-        cfg, best = rec.get("config") or {}, rec.get("best") or {}
-        macro = ((rec.get("test") or {}).get("tuned") or {}).get("macro") or {}
-        rows.append({"run": name, "status": rec.get("status"), "model": (cfg.get("model") or {}).get("name"),
-                     "loss": (cfg.get("loss") or {}).get("type"),
-                     "epochs": f"{len(rec.get('history') or [])}/{(cfg.get('training') or {}).get('num_epochs', '?')}",
-                     "best": f"{best.get('monitor')} {_fmt(best.get('value'))}" if best else "-",
-                     "test_f1": macro.get("f1"), "test_auc": macro.get("roc_auc")})
+        cfg, best, macro = rec["config"], rec["best"], rec["test"] and rec["test"]["tuned"]["macro"]
+        rows.append({"run": name, "status": rec["status"], "model": cfg["model"]["name"], "loss": cfg["loss"]["type"],
+                     "epochs": f"{len(rec['history'])}/{cfg['training']['num_epochs']}",
+                     "best": f"{best['monitor']} {_fmt(best['value'])}" if best else "-",
+                     "test_f1": macro and macro["f1"], "test_auc": macro and macro["roc_auc"]})
     return pd.DataFrame(rows, columns=["run", "status", "model", "loss", "epochs", "best", "test_f1", "test_auc"])
 
 def run_groups(root:str|os.PathLike) -> list[str]:
@@ -185,7 +182,7 @@ def _train_view(gr, roots:AppRoots, launcher:RunLauncher, refresh:float):
     def stop():
         code = launcher.stop()
         if code is None: return "nothing is running"
-        return f"stopped **{launcher.run.name}** (exit status {code}): its record says `{read_record(launcher.run).get('status')}`; *Resume* continues it"
+        return f"stopped **{launcher.run.name}** (exit status {code}): its record says `{read_record(launcher.run)['status']}`; *Resume* continues it"
     def resume():
         if launcher.run is None: raise ConfigError("resume: no run launched from this page yet")
         return f"resuming **{launcher.resume(launcher.run).name}**: `{shlex.join(['severstal_train', *launcher.args])}`"
@@ -197,8 +194,8 @@ def _train_view(gr, roots:AppRoots, launcher:RunLauncher, refresh:float):
         run, fig, key = st["run"], gr.update(), last
         try:
             rec = read_record(run)
-            text, key = f"**{run.name}**: {run_status(rec)}", (str(run), len(rec.get("history") or []), rec.get("status"))
-            if key != last and rec.get("history"): fig = plot_learning_curves(rec)
+            text, key = f"**{run.name}**: {run_status(rec)}", (str(run), len(rec["history"]), rec["status"])
+            if key != last and rec["history"]: fig = plot_learning_curves(rec)
         except FileNotFoundError: text = f"**{run.name}**: starting"
         except SeverstalError as e: text = f"**{run.name}**: **error**: {e}"
         if not st["running"] and st["returncode"] not in (0, None, 130): text += f" · the process exited with status {st['returncode']} (see its console)"

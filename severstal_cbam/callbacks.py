@@ -20,7 +20,7 @@ from timm.utils import ModelEmaV3
 
 from .core import ConfigError, atomic_write
 from .distributed import all_reduce, distributed, is_main_process
-from .record import jsonable, load_checkpoint, save_checkpoint, write_json
+from .record import RunRecord, jsonable, load_checkpoint, save_checkpoint, write_record
 
 log = logging.getLogger("severstal_cbam")
 
@@ -28,7 +28,7 @@ log = logging.getLogger("severstal_cbam")
 __all__ = ['log', 'PRECISIONS', 'AUTO_PRECISION_ENV', 'MultiLabelMixUp', 'MultiLabelCutMix', 'cpu_has_bf16', 'resolve_precision',
            'AutocastPrecision', 'DivergenceStop', 'StopOnSignal', 'warmup_cosine', 'SkippedEpochs', 'EarlyStopping',
            'BestCheckpoint', 'ResumeCheckpoint', 'resume_state', 'WeightEMA', 'mix_callback', 'ResultsWriter',
-           'format_epoch', 'TensorBoardLog', 'flat_row', 'write_history_csv']
+           'format_epoch', 'flat_row', 'write_history_csv', 'TensorBoardLog']
 
 # %% ../nbs/13_callbacks.ipynb #7be7d9b6
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -221,9 +221,8 @@ def _finite(v) -> float|None: return float(v) if v is not None and math.isfinite
 class ResultsWriter(Callback):
     "Append each epoch's losses, scores, learning rates, sample counts and times to `record['history']`, log it; rank 0 rewrites `path` (and `csv`) atomically."
     order = 62   # after the Recorder (50) and the best checkpoint (61), before early stopping (63) can end the fit
-    def __init__(self, path:str|os.PathLike, record:dict, epoch_offset:int=0, csv:str|os.PathLike|None=None, n_epochs:int|None=None):
+    def __init__(self, path:str|os.PathLike, record:RunRecord, epoch_offset:int=0, csv:str|os.PathLike|None=None, n_epochs:int|None=None):
         self.path, self.record, self.epoch_offset, self.csv, self.n_epochs = Path(path), record, epoch_offset, csv, n_epochs
-        record.setdefault("history", [])
     def before_epoch(self): self._t0, self._n_train, self._train_secs = time.time(), 0, None
     def before_train(self): self._t_train = time.time()
     def after_train(self): self._train_secs = time.time() - self._t_train
@@ -249,10 +248,11 @@ class ResultsWriter(Callback):
         self.record["history"].append(row)
         self.record["epochs_completed"] = row["epoch"] + 1
         if is_main_process():
-            write_json(self.path, self.record)
+            write_record(self.path, self.record)
             if self.csv is not None: write_history_csv(self.csv, self.record["history"])
             log.info(format_epoch(row, self.n_epochs))
 
+# %% ../nbs/13_callbacks.ipynb #12dd1e8c
 def format_epoch(row:dict, n_epochs:int|None=None) -> str:
     "One history row as one log line: losses, macro and micro P/R/F1, accuracy, Hamming loss, AUC, each class's P/R/F1/AUC, lr, time."
     f = lambda v: "nan" if v is None else f"{v:.4f}"
@@ -266,10 +266,20 @@ def format_epoch(row:dict, n_epochs:int|None=None) -> str:
     parts.append("lr " + "/".join(f"{v:.2e}" for v in row.get("lr", [])) + f" {row.get('seconds', 0):.1f} s")
     return " | ".join(parts)
 
+def flat_row(row:dict) -> dict:
+    "A history row with each list value spread into `name_0`, `name_1`, ... (the learning rate of each parameter group)."
+    return {(f"{k}_{i}" if isinstance(v, list) else k): x for k, v in row.items() for i, x in (enumerate(v) if isinstance(v, list) else [(0, v)])}
+
+def write_history_csv(path:str|os.PathLike, history:list[dict]) -> Path:
+    "Atomically write the per-epoch `history` as CSV, one header, one row per epoch (a list value as `name_0`, `name_1`, ...)."
+    with atomic_write(path) as f: pd.DataFrame([flat_row(r) for r in history]).to_csv(f, index=False)
+    return Path(path)
+
+# %% ../nbs/13_callbacks.ipynb #c4d1e5a7
 class TensorBoardLog(Callback):
     "TensorBoard scalars in `log_dir` (rank 0): each training batch's loss and learning rates, and every number of each epoch's history row."
     order = 62.5  # after ResultsWriter has added the epoch's row, before early stopping can end the fit
-    def __init__(self, log_dir:str|os.PathLike, record:dict, epoch_offset:int=0):
+    def __init__(self, log_dir:str|os.PathLike, record:RunRecord, epoch_offset:int=0):
         self.log_dir, self.record, self.epoch_offset, self.writer = Path(log_dir), record, epoch_offset, None
     def before_fit(self):
         from torch.utils.tensorboard import SummaryWriter          # the optional extra: pip install "severstal_cbam[tensorboard]"
@@ -288,12 +298,3 @@ class TensorBoardLog(Callback):
         self.writer.flush()
     def after_fit(self):
         if self.writer is not None: self.writer.close(); self.writer = None
-
-def flat_row(row:dict) -> dict:
-    "A history row with each list value spread into `name_0`, `name_1`, ... (the learning rate of each parameter group)."
-    return {(f"{k}_{i}" if isinstance(v, list) else k): x for k, v in row.items() for i, x in (enumerate(v) if isinstance(v, list) else [(0, v)])}
-
-def write_history_csv(path:str|os.PathLike, history:list[dict]) -> Path:
-    "Atomically write the per-epoch `history` as CSV, one header, one row per epoch (a list value as `name_0`, `name_1`, ...)."
-    with atomic_write(path) as f: pd.DataFrame([flat_row(r) for r in history]).to_csv(f, index=False)
-    return Path(path)

@@ -20,7 +20,7 @@ from .core import CLASSES, CLASS_COLS, CheckpointError, ConfigError
 from .data import DECODERS
 from .metrics import tune_thresholds
 from .models import model_from_config
-from .record import load_checkpoint, read_record
+from .record import RunRecord, Thresholds, load_checkpoint, read_record
 from .rle import SHAPE
 
 # %% auto #0
@@ -33,7 +33,7 @@ __all__ = ['FINISHED', 'ONNX_INPUT', 'ONNX_OUTPUT', 'Experiment', 'finish_hint',
 class Experiment:
     "A finished run, ready to predict: its folder, record, model (eval mode), thresholds, input size, and how it evaluated (precision, layout, decoder)."
     path: Path
-    record: dict
+    record: RunRecord
     model: nn.Module
     thresholds: np.ndarray
     weights: Path
@@ -45,20 +45,20 @@ class Experiment:
     def config(self) -> dict: return self.record["config"]
     def __repr__(self):
         return (f"Experiment({self.path.name}: {self.config['model']['name']}, weights {self.weights.name}, "
-                f"thresholds {np.round(self.thresholds, 3).tolist()}, {self.precision}, status {self.record.get('status')})")
+                f"thresholds {np.round(self.thresholds, 3).tolist()}, {self.precision}, status {self.record['status']})")
 
 def finish_hint(path:Path, status:str|None) -> str:
     "How to get a usable run from an unfinished one: resume it, or -- diverged, where a resume would diverge again -- train it anew."
     if status == "diverged": return "it diverged (a non-finite loss), and a resume would diverge again: train it anew with a lower training.lr or training.precision=fp32"
     return f"resume it (severstal_train training.resume={path})"
 
-def _weights_path(path:Path, record:dict, weights:str|os.PathLike) -> Path:
+def _weights_path(path:Path, record:RunRecord, weights:str|os.PathLike) -> Path:
     if weights == "best":
-        best = (record.get("best") or {}).get("checkpoint")
+        best = record["best"] and record["best"]["checkpoint"]
         if not best:
             hint = "; use weights=final (model_final.pt, the last epoch)" if (path/"model_final.pt").is_file() else \
-                   f"; it saved no final weights either: {finish_hint(path, record.get('status'))}, or give weights=<file>"
-            raise FileNotFoundError(f"{path}: the run saved no best checkpoint (status {record.get('status')!r}){hint}")
+                   f"; it saved no final weights either: {finish_hint(path, record['status'])}, or give weights=<file>"
+            raise FileNotFoundError(f"{path}: the run saved no best checkpoint (status {record['status']!r}){hint}")
         p = path/"checkpoints"/Path(best).name
     elif weights == "final": p = path/"model_final.pt"
     else: p = Path(weights)
@@ -69,7 +69,7 @@ def load_experiment(path:str|os.PathLike, weights:str|os.PathLike="best", device
     "Rebuild the model of the run in `path` with `model_from_config` and load `weights` (best, final or a file) safely."
     path = Path(path)
     record = read_record(path)
-    if not isinstance(record.get("config"), dict) or "model" not in record["config"]: raise CheckpointError(f"{path/'results.json'}: no config.model in the record")
+    if "model" not in record["config"]: raise CheckpointError(f"{path/'results.json'}: no config.model in the record")
     cfg = typed_config(record["config"])                  # the run's config on the schema: keys it predates at their defaults
     m = cfg.model
     model = model_from_config(m, load_weights=False)
@@ -78,11 +78,11 @@ def load_experiment(path:str|os.PathLike, weights:str|os.PathLike="best", device
     except RuntimeError as e:
         raise CheckpointError(f"{wpath} does not fit the run's model ({m.name}, norm {m.norm}, head_pool {m.head_pool}): "
                               f"{str(e).splitlines()[0]}") from None
-    th = record.get("thresholds") or {}
-    thresholds = np.asarray(th.get("tuned") or [th.get("default", cfg.metrics.threshold)] * len(CLASSES), dtype=float)
+    th = record["thresholds"] or Thresholds(default=cfg.metrics.threshold, tuned=None)   # an unfinished run's: the config's threshold
+    thresholds = np.asarray(th["tuned"] or [th["default"]] * len(CLASSES), dtype=float)
     size = cfg.data.image_size
     return Experiment(path, record, model.to(device).eval(), thresholds, wpath, None if size is None else tuple(size),
-                      record.get("precision", "fp32"), bool(record.get("channels_last", False)), str(cfg.data.decoder))
+                      record["precision"], record["channels_last"], str(cfg.data.decoder))
 
 # %% ../nbs/14b_experiment.ipynb #e11e0002
 @dataclass
@@ -94,7 +94,7 @@ class Ensemble:
     @property
     def path(self) -> Path: return self.members[0].path             # the first member's folder: its split for `evaluate`
     @property
-    def record(self) -> dict: return self.members[0].record
+    def record(self) -> RunRecord: return self.members[0].record
     @property
     def config(self) -> dict: return self.members[0].config
     @property
@@ -116,7 +116,7 @@ def run_folders(spec:str|os.PathLike|Sequence) -> list[Path]:
     for item in map(Path, items):
         if (item/"results.json").is_file(): out.append(item); continue
         if not item.is_dir(): raise FileNotFoundError(f"experiment: {item} is not an experiment folder (nor a folder of runs)")
-        runs = sorted(d for d in item.iterdir() if (d/"results.json").is_file() and read_record(d).get("status") in FINISHED)
+        runs = sorted(d for d in item.iterdir() if (d/"results.json").is_file() and read_record(d)["status"] in FINISHED)
         if not runs: raise FileNotFoundError(f"experiment: {item} is not an experiment folder (no results.json) and holds no finished run")
         out += runs
     if not out: raise ConfigError("experiment: no run given")
@@ -133,7 +133,7 @@ def _shared_valid(members:Sequence[Experiment]) -> bool:
 def ensemble_thresholds(members:Sequence[Experiment]) -> tuple[np.ndarray, str]:
     "Thresholds re-tuned on the mean of the members' validation probabilities when they share a validation split, else the mean of theirs."
     cols = [f"prob_c{c}" for c in CLASSES]
-    tuned = all((m.record.get("thresholds") or {}).get("tuned") is not None for m in members)
+    tuned = all(m.record["thresholds"] is not None and m.record["thresholds"]["tuned"] is not None for m in members)
     if tuned and _shared_valid(members) and all((m.path/"predictions.csv").is_file() for m in members):
         vals = [pd.read_csv(m.path/"predictions.csv").query("split == 'valid'").sort_values("ImageId") for m in members]
         probs = np.mean([v[cols].to_numpy() for v in vals], axis=0)
@@ -184,7 +184,7 @@ class OnnxModel:
         raise FileNotFoundError(f"{self.file}: the run it was exported from ({src}) is not here; "
                                 "score images with images=<folder> labels=<train.csv> instead")
     @functools.cached_property
-    def record(self) -> dict: return read_record(self.path)                       # read once per loaded file
+    def record(self) -> RunRecord: return read_record(self.path)                     # read once per loaded file
     @property
     def config(self) -> dict: return self.record["config"]
     @property

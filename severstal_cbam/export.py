@@ -120,7 +120,7 @@ def calibration_paths(exp:Experiment, n:int=32, seed:int=0) -> list[Path]:
 def finished_run(path:str|os.PathLike) -> Path:
     "`path`, checked to be a finished run folder (its `results.json` says completed or early_stopped)."
     path = Path(path)
-    status = read_record(path).get("status")
+    status = read_record(path)["status"]
     if status not in FINISHED:
         raise CheckpointError(f"{path/'results.json'}: status {status!r}, not a finished run; {finish_hint(path, status)}")
     return path
@@ -165,7 +165,7 @@ def export_run(a:ExportArgs, log=print) -> dict:
     log(f"{f32} ({f32.stat().st_size / 2**20:.1f} MiB): " + (f"max |p_onnx - p_torch| {res['fp32']['max_abs_diff']:.2g} on {len(check)} test images"
                                                               if check else "parity not measured (parity_images=0)"))
     if q8 is not None:
-        quantize_onnx(f32, q8, a.quantization, calibration_paths(exp, a.calibration_images, exp.record.get("seed", 0)), exp.image_size, exp.decoder)
+        quantize_onnx(f32, q8, a.quantization, calibration_paths(exp, a.calibration_images, exp.record["seed"]), exp.image_size, exp.decoder)
         res["int8"] = {"file": str(q8), **({"max_abs_diff": onnx_parity(exp, q8, check, ref=ref)} if check else {})}
         log(f"{q8} ({q8.stat().st_size / 2**20:.1f} MiB, {a.quantization}): " +
             (f"max |p_int8 - p_torch| {res['int8']['max_abs_diff']:.3f} on {len(check)} test images" if check else "parity not measured"))

@@ -21,7 +21,7 @@ from .core import CLASSES, CLASS_COLS, CheckpointError, ConfigError, atomic_writ
 from .experiment import FINISHED, Experiment
 from .inference import attention_maps, load_image
 from .split import parse_strategy
-from .record import flatten_config, plot_learning_curves, read_record
+from .record import RunRecord, flatten_config, plot_learning_curves, read_record
 from .sample import CLASS_COLORS
 
 # %% auto #0
@@ -97,10 +97,10 @@ def plot_history(run:str|os.PathLike|dict):
 def plot_histories(runs:Sequence, labels:Sequence[str]|None=None):
     "Several runs' curves overlaid, one colour per run: validation loss, macro ROC AUC and macro F1 at the threshold against the epoch."
     recs = [read_record(r) for r in runs]
-    labels = list(labels or [Path(r.get("experiment_dir") or f"run {i}").name for i, r in enumerate(recs)])
+    labels = list(labels or [Path(r["experiment_dir"]).name for r in recs])
     fig, axs = plt.subplots(1, 3, figsize=(15, 3.6))
     for i, (rec, label) in enumerate(zip(recs, labels)):
-        hist = pd.DataFrame(rec.get("history") or [])
+        hist = pd.DataFrame(rec["history"])
         if hist.empty: continue                                          # not one epoch finished yet: nothing to draw
         for ax, key in zip(axs, ("valid_loss", "auc_macro", "f1_macro")):
             if key in hist: ax.plot(hist["epoch"] + 1, hist[key], "o-", color=f"C{i}", label=label)
@@ -148,11 +148,12 @@ def pr_curves(y_true:np.ndarray, probs:np.ndarray, thresholds=None):
 # %% ../nbs/16_interpret.ipynb #3217b634
 IGNORED_KEYS = ("output_dir", "training.resume", "data.cache_dir")
 
-def _scores(rec:dict, split:str="test", which:str="tuned") -> dict:
-    m = (rec.get(split) or {}).get(which) or {}
-    row = {"macro_f1": (m.get("macro") or {}).get("f1"), "macro_auc": (m.get("macro") or {}).get("roc_auc")}
+def _scores(rec:RunRecord, split:str="test", which:str="tuned") -> dict:
+    "A run's `split` scores (`which` thresholds) as one table row: macro F1 and ROC AUC, each class's; empty (None) before its evaluation."
+    m = rec[split][which] if rec[split] else None
+    row = {"macro_f1": m and m["macro"]["f1"], "macro_auc": m and m["macro"]["roc_auc"]}
     for key, name in (("f1", "f1"), ("roc_auc", "auc")):
-        for c in CLASSES: row[f"{name}_c{c}"] = ((m.get("per_class") or {}).get(str(c)) or {}).get(key)
+        for c in CLASSES: row[f"{name}_c{c}"] = m and m["per_class"][str(c)][key]
     return row
 
 def _record_paths(runs:str|os.PathLike|Sequence) -> tuple[Path, list[Path]]:
@@ -173,16 +174,16 @@ def compare_experiments(folder:str|os.PathLike|Sequence, split:str="test", which
     for p in paths:
         try: recs.append((p, read_record(p)))
         except CheckpointError as e: rows.append({"experiment": str(p.parent.relative_to(folder)), "status": f"unreadable: {e}"})
-    flat = [flatten_config(r.get("config", {})) for _, r in recs]
+    flat = [flatten_config(r["config"]) for _, r in recs]
     keys = sorted({k for f in flat for k in f})
     # keys some runs lack come from different library versions (a key added later): shown, but not a difference that was asked for
     partial = [k for k in keys if k not in IGNORED_KEYS and not all(k in f for f in flat)]
     differ = [k for k in keys if k not in IGNORED_KEYS and k not in partial and len({repr(f.get(k)) for f in flat}) > 1]
     for (p, r), f in zip(recs, flat):
-        t = r.get("timing", {})
+        t = r["timing"]
         rows.append({"experiment": str(p.parent.relative_to(folder)) if p.parent != Path(folder) else ".",
-                     **{k: f.get(k) for k in differ + partial}, "status": r.get("status"), "epochs": r.get("epochs_completed"),
-                     "best_epoch": (r.get("best") or {}).get("epoch"), **_scores(r, split, which),
+                     **{k: f.get(k) for k in differ + partial}, "status": r["status"], "epochs": r["epochs_completed"],
+                     "best_epoch": r["best"] and r["best"]["epoch"], **_scores(r, split, which),
                      "minutes": round(t["total_seconds"] / 60, 2) if t.get("total_seconds") else None})
     df = pd.DataFrame(rows)
     df.attrs["differ"], df.attrs["partial"] = differ, partial
@@ -248,7 +249,7 @@ def cv_report(folder:str|os.PathLike) -> pd.DataFrame:
     """Per class (and macro): out-of-fold ROC AUC of the finished `cv_<k>` runs below `folder` (one per fold) -- pooled over every image, and
     per fold as mean, std (ddof=1) -- with the images and positives scored."""
     folder, paths = _record_paths(folder)
-    runs = [(p.parent, r) for p, r in _readable(paths) if r.get("status") in FINISHED]
+    runs = [(p.parent, r) for p, r in _readable(paths) if r["status"] in FINISHED]
     strategies = {r["config"]["data"]["split_strategy"] for _, r in runs}
     if len(strategies) != 1 or parse_strategy(next(iter(strategies)))[0] != "cv":
         raise ConfigError(f"{folder}: not one cross-validation (finished runs' data.split_strategy: {sorted(strategies) or 'none'}; expected one cv_<k>)")
@@ -271,7 +272,7 @@ def cv_report(folder:str|os.PathLike) -> pd.DataFrame:
     df.loc["macro"] = {"images": len(oof), "positives": np.nan, **{k_: df[k_].mean() for k_ in ("auc", "fold_mean", "fold_std")}}
     return df
 
-def _readable(paths) -> list[tuple[Path, dict]]:
+def _readable(paths) -> list[tuple[Path, RunRecord]]:
     "The records of `paths` that can be read (`compare_experiments` lists the others)."
     out = []
     for p in paths:
@@ -281,7 +282,7 @@ def _readable(paths) -> list[tuple[Path, dict]]:
 
 def is_cv(folder:str|os.PathLike) -> bool:
     "Whether every readable run below `folder` was trained with a `cv_<k>` split strategy."
-    strategies = {r.get("config", {}).get("data", {}).get("split_strategy") for _, r in _readable(Path(folder).rglob("results.json"))}
+    strategies = {r["config"]["data"].get("split_strategy") for _, r in _readable(Path(folder).rglob("results.json"))}
     return bool(strategies) and all(isinstance(s, str) and s.startswith("cv") for s in strategies)
 
 # %% ../nbs/16_interpret.ipynb #9e06a8a4

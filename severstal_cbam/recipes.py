@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .core import CLASSES
+from .record import read_record
 
 # %% auto #0
 __all__ = ['RECIPES', 'recipe_command', 'run_recipes', 'recipe_curves', 'at_minutes', 'plot_recipes', 'real_scores']
@@ -32,7 +33,7 @@ def recipe_command(name:str, out:str|os.PathLike, extra=(), recipes:dict=RECIPES
             f"output_dir={Path(out)/_slug(name)}"]
 
 def _finished(folder:Path) -> Path|None:
-    runs = [p.parent for p in sorted(folder.glob("experiment_*/results.json")) if json.loads(p.read_text()).get("status") == "completed"]
+    runs = [p.parent for p in sorted(folder.glob("experiment_*/results.json")) if read_record(p)["status"] == "completed"]
     return runs[-1] if runs else None
 
 def run_recipes(out:str|os.PathLike, recipes:dict=RECIPES, extra=(), env:dict|None=None) -> dict[str, Path]:
@@ -51,7 +52,7 @@ def recipe_curves(runs:dict[str, str|os.PathLike]) -> pd.DataFrame:
     "One row per recipe and epoch: `minutes` of training at the epoch's end, validation loss, ROC AUC and F1 (macro, per class)."
     frames = []
     for name, run in runs.items():
-        hist = pd.DataFrame(json.loads((Path(run)/"results.json").read_text())["history"])
+        hist = pd.DataFrame(read_record(run)["history"])
         if hist.empty: continue
         hist.insert(0, "recipe", name)
         hist.insert(2, "minutes", hist["seconds"].cumsum() / 60)

@@ -5,6 +5,8 @@
 # %% ../nbs/11_record.ipynb #48228789
 from __future__ import annotations
 import json, math, os, platform
+from types import UnionType
+from typing import TypedDict, Union, get_args, get_origin, get_type_hints, is_typeddict
 from datetime import datetime
 from pathlib import Path
 
@@ -17,9 +19,10 @@ from .core import CLASSES, CheckpointError, ConfigError, atomic_write
 from .models import HEAD_KEYS
 
 # %% auto #0
-__all__ = ['RECORD_VERSION', 'INIT_HEADS', 'claim_run_dir', 'new_run_dir', 'jsonable', 'write_json', 'migrate_record',
-           'read_record', 'flatten_config', 'environment', 'save_checkpoint', 'load_checkpoint', 'init_checkpoint',
-           'init_from', 'plot_learning_curves', 'save_learning_curves']
+__all__ = ['RECORD_VERSION', 'INIT_HEADS', 'claim_run_dir', 'new_run_dir', 'jsonable', 'write_json', 'Best', 'Thresholds',
+           'SplitScores', 'RunRecord', 'check_record', 'migrate_record', 'read_record', 'write_record',
+           'flatten_config', 'environment', 'save_checkpoint', 'load_checkpoint', 'init_checkpoint', 'init_from',
+           'plot_learning_curves', 'save_learning_curves']
 
 # %% ../nbs/11_record.ipynb #b00d34be
 def claim_run_dir(base:str|os.PathLike) -> Path:
@@ -54,31 +57,127 @@ def write_json(path:str|os.PathLike, obj) -> Path:
     with atomic_write(path) as f: json.dump(jsonable(obj), f, indent=2)
     return Path(path)
 
+# %% ../nbs/11_record.ipynb #5a1c0e02
+class Best(TypedDict):
+    "The best epoch by `training.monitor` (None before one finished) and its checkpoint, relative to the run folder."
+    epoch: int|None
+    monitor: str
+    value: float|None
+    checkpoint: str|None
+
+class Thresholds(TypedDict):
+    "`metrics.threshold` (`default`) and the per-class thresholds tuned on validation (`tuned`, None when not tuned)."
+    default: float
+    tuned: list[float]|None
+
+class SplitScores(TypedDict):
+    "`metrics.multilabel_metrics` of one split at the default threshold and at the tuned ones."
+    threshold: dict
+    tuned: dict
+
+class _Ends(TypedDict, total=False):
+    error: str                      # why a failed run failed (absent otherwise)
+    diverged_at_epoch: int|None     # the epoch whose loss was not finite (a diverged run)
+
+class RunRecord(_Ends):
+    "A run's `results.json`: what it ran (config, data, environment), how it went (history, best), what it scored (valid, test)."
+    schema_version: int
+    status: str                     # running, completed, early_stopped, diverged, interrupted, failed
+    experiment_dir: str
+    config: dict                    # the resolved config (`config.TrainConfig` as plain containers)
+    environment: dict
+    device: str
+    precision: str
+    channels_last: bool
+    compile: bool
+    loader: dict
+    seed: int
+    processes: int
+    global_batch_size: int
+    lr: float
+    data: dict
+    class_frequencies: dict
+    alpha: list[float]|None
+    params: dict
+    weights: dict|None              # where the start weights came from (`load_backbone_weights` / `init_from`)
+    history: list[dict]             # one row per finished epoch: losses, metrics, lr, seconds
+    epochs_completed: int
+    best: Best|None
+    thresholds: Thresholds|None
+    valid: SplitScores|None
+    test: SplitScores|None
+    timing: dict
+    resumed: list[dict]             # one entry per resume: at which epoch, when, what changed
+
+def _type_name(tp) -> str:
+    return " or ".join(_type_name(a) for a in get_args(tp)) if get_origin(tp) in (Union, UnionType) else \
+           "null" if tp is type(None) else str(tp) if get_args(tp) else getattr(tp, "__name__", str(tp))
+
+def _conforms(v, tp) -> bool:
+    "Whether the JSON value `v` is of the annotation `tp` (the types a run record uses)."
+    origin = get_origin(tp)
+    if origin in (Union, UnionType): return any(_conforms(v, a) for a in get_args(tp))
+    if tp is type(None): return v is None
+    if is_typeddict(tp): return isinstance(v, dict) and _mismatch(v, tp) is None
+    if origin is list: return isinstance(v, list) and all(_conforms(x, get_args(tp)[0]) for x in v)
+    if tp is float: return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if tp is int: return isinstance(v, int) and not isinstance(v, bool)
+    return isinstance(v, origin or tp)
+
+def _mismatch(d:dict, td, prefix:str="") -> str|None:
+    "The first key of `d` that breaks the `TypedDict` `td`: missing, unknown or of another type; None if `d` conforms."
+    hints = get_type_hints(td)
+    if missing := [k for k in hints if k in td.__required_keys__ and k not in d]: return f"{prefix}{missing[0]}: missing"
+    if unknown := [k for k in d if k not in hints]: return f"{prefix}{unknown[0]}: not a key of a {td.__name__}"
+    for k, v in d.items():
+        if is_typeddict(hints[k]) or (get_origin(hints[k]) in (Union, UnionType) and isinstance(v, dict)):
+            sub = next((a for a in get_args(hints[k]) or (hints[k],) if is_typeddict(a)), None)
+            if sub is not None and isinstance(v, dict):
+                if (m := _mismatch(v, sub, f"{prefix}{k}.")) is not None: return m
+                continue
+        if not _conforms(v, hints[k]): return f"{prefix}{k}: expected {_type_name(hints[k])}, got {type(v).__name__} {str(v)[:40]!r}"
+    return None
+
+def check_record(rec:dict, source:str="record") -> RunRecord:
+    "`rec` if it is a `RunRecord` (every key, no other, each of its type); else a `CheckpointError` naming `source` and the key."
+    if not isinstance(rec, dict): raise CheckpointError(f"{source}: not a run record (a JSON object), got {type(rec).__name__}")
+    if (m := _mismatch(rec, RunRecord)) is not None: raise CheckpointError(f"{source}: not a run record of this severstal_cbam: {m}")
+    return rec
+
+# %% ../nbs/11_record.ipynb #5a1c0e05
 RECORD_VERSION = 2   # the layout of results.json this library writes (`schema_version`); 1: the records written before it had one
 
 def migrate_record(rec:dict, source:str="record") -> dict:
     """`rec` in the current layout (`RECORD_VERSION`): the one place older layouts are read. Version 1 (no `schema_version`, every run
     before 2026-12-05) is the same layout less the version, and, from its older runs, less what they ran as by default: fp32,
-    contiguous memory, no resume, no start weights."""
+    contiguous memory, no resume, no start weights. A record written before its run's evaluation has no `valid` scores yet."""
     v = rec.get("schema_version", 1)
     if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= RECORD_VERSION:
         raise CheckpointError(f"{source}: schema_version {v!r} is not one this severstal_cbam reads (1 to {RECORD_VERSION}): a newer "
                               "severstal_cbam wrote it, upgrade to read it")
+    rec = {"schema_version": RECORD_VERSION, **rec}
     if v == 1:
-        rec = {"schema_version": 2, **rec}
         for key, default in (("precision", "fp32"), ("channels_last", False), ("resumed", []), ("weights", None)): rec.setdefault(key, default)
+    rec.setdefault("valid", None); rec.setdefault("epochs_completed", len(rec.get("history") or []))
     return rec
 
-def read_record(run:str|os.PathLike|dict) -> dict:
-    "The `results.json` record of a run folder (or of the file, or the record itself), in the current layout (`migrate_record`)."
-    if isinstance(run, dict): return migrate_record(run)
+def read_record(run:str|os.PathLike|dict) -> RunRecord:
+    "The `results.json` record of a run folder (or of the file, or the record itself), in the current layout (`migrate_record`) and checked (`check_record`)."
+    if isinstance(run, dict): return check_record(migrate_record(run))
     p = Path(run)
     p = p/"results.json" if p.is_dir() else p
     if not p.is_file(): raise FileNotFoundError(f"not an experiment folder: no results.json at {p}")
     try: rec = json.loads(p.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e: raise CheckpointError(f"{p}: not valid JSON ({e})") from None
     if not isinstance(rec, dict): raise CheckpointError(f"{p}: not a run record (a JSON object), got {type(rec).__name__}")
-    return migrate_record(rec, str(p))
+    return check_record(migrate_record(rec, str(p)), str(p))
+
+def write_record(path:str|os.PathLike, record:RunRecord) -> Path:
+    "Atomically write the run record `record` to `path` (a `results.json`), checked to be a `RunRecord` first."
+    obj = jsonable(record)
+    check_record(obj, str(path))
+    with atomic_write(path) as f: json.dump(obj, f, indent=2)
+    return Path(path)
 
 # %% ../nbs/11_record.ipynb #1181f50f
 def flatten_config(d:dict, prefix:str="") -> dict:
@@ -136,8 +235,8 @@ def init_checkpoint(spec:str|os.PathLike) -> Path:
     "The checkpoint file `model.init` names: a run folder's best checkpoint (from its `results.json`), or the file itself."
     p = Path(spec).expanduser()
     if p.is_dir():
-        best = (read_record(p).get("best") or {}).get("checkpoint")
-        if not best: raise CheckpointError(f"model.init: {p} saved no best checkpoint; give one of its checkpoint files (e.g. {p/'model_final.pt'})")
+        best = (read_record(p)["best"] or {}).get("checkpoint")
+        if best is None: raise CheckpointError(f"model.init: {p} saved no best checkpoint; give one of its checkpoint files (e.g. {p/'model_final.pt'})")
         p = p/"checkpoints"/Path(best).name
     if not p.is_file(): raise FileNotFoundError(f"model.init: checkpoint not found: {p}")
     return p
@@ -161,10 +260,10 @@ def init_from(model:nn.Module, spec:str|os.PathLike, head:str="keep") -> dict:
     return {"file": str(path), "loaded": len(sd), "new": [k for k in own if k not in sd], "head_replaced": head == "reset"}
 
 # %% ../nbs/11_record.ipynb #f97dfd96
-def plot_learning_curves(record:dict, title:str|None=None):
+def plot_learning_curves(record:RunRecord, title:str|None=None):
     "Train/valid loss, validation ROC AUC and F1 at the threshold (macro and per class) against training minutes, from a run's record."
     from matplotlib.figure import Figure
-    hist = pd.DataFrame(record.get("history") or [])
+    hist = pd.DataFrame(record["history"])
     if hist.empty: raise CheckpointError("the run has no finished epoch yet")
     minutes = hist["seconds"].cumsum() / 60
     fig = Figure(figsize=(15, 3.6))
@@ -180,8 +279,8 @@ def plot_learning_curves(record:dict, title:str|None=None):
     fig.tight_layout()
     return fig
 
-def save_learning_curves(record:dict, path:str|os.PathLike) -> Path:
+def save_learning_curves(record:RunRecord, path:str|os.PathLike) -> Path:
     "Write `plot_learning_curves(record)` to the PNG `path`, atomically."
-    fig = plot_learning_curves(record, title=Path(record.get("experiment_dir", "")).name or None)
+    fig = plot_learning_curves(record, title=Path(record["experiment_dir"]).name)
     with atomic_write(path, "wb") as f: fig.savefig(f, format="png", dpi=80)
     return Path(path)

@@ -77,7 +77,7 @@ def _tell(study, trial, ret, run_dir:Path) -> str:
     except Exception as e:
         trial.set_user_attr("reason", str(e).splitlines()[0] if str(e) else type(e).__name__)
         study.tell(trial, state=TrialState.FAIL); return "FAIL"
-    status = read_record(run_dir).get("status") if (run_dir/"results.json").is_file() else None
+    status = read_record(run_dir)["status"] if (run_dir/"results.json").is_file() else None
     if status == "interrupted" or (status is None and StopOnSignal.received):   # stopped by a signal (before its record, even)
         trial.set_user_attr("reason", "interrupted"); study.tell(trial, state=TrialState.FAIL); return "INTERRUPTED"
     if value is None or not math.isfinite(value):

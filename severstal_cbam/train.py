@@ -31,8 +31,8 @@ from .labels import class_counts
 from .losses import loss_from_config
 from .metrics import ValidationScores, multilabel_metrics, tune_thresholds
 from .models import model_from_config, param_counts, param_groups
-from .record import (RECORD_VERSION, environment, init_from, load_checkpoint, migrate_record, read_record, save_learning_curves,
-                                   write_json)
+from .record import (RECORD_VERSION, Best, RunRecord, environment, init_from, load_checkpoint, read_record, save_learning_curves,
+                                   write_json, write_record)
 from .run import Run, _hydra_run_dir, log_start, run_log, start_run
 from .rundata import RunData, prepare_data
 
@@ -134,9 +134,9 @@ def build_learner(cfg:DictConfig, run:Run, data:RunData, model:nn.Module) -> Lea
     return learn
 
 # %% ../nbs/14_train.ipynb #5a87cab3
-def open_record(cfg:DictConfig, run:Run, data:RunData, learn:Learner) -> dict:
+def open_record(cfg:DictConfig, run:Run, data:RunData, learn:Learner) -> RunRecord:
     "Stage 4: the `results.json` record -- a new one, or the resumed run's -- marked `running` and written."
-    record = migrate_record(run.resume["record"]) if run.resume and run.resume.get("record") is not None else None   # an older run's: its layout brought up to date
+    record = read_record(run.resume["record"]) if run.resume and run.resume.get("record") is not None else None   # an older run's: its layout brought up to date
     if record is None:
         y_train, loss = data.y[data.splits[0]], learn.loss_func
         record = {
@@ -154,19 +154,19 @@ def open_record(cfg:DictConfig, run:Run, data:RunData, learn:Learner) -> dict:
             "class_frequencies": dict(zip(CLASS_COLS, y_train.mean(0).round(6).tolist())),
             "alpha": loss.alpha.tolist() if getattr(loss, "alpha", None) is not None else None,
             "params": param_counts(learn.model), "weights": learn.model.weights_report,
-            "history": [], "best": None, "thresholds": None, "test": None,
+            "history": [], "epochs_completed": 0, "best": None, "thresholds": None, "valid": None, "test": None, "resumed": [],
             "timing": {"started": datetime.now().isoformat(timespec="seconds")}}
     record["status"] = "running"
-    record.setdefault("resumed", [])
     if run.resume:
         record["experiment_dir"] = str(run.path.resolve())                 # a copied or moved run continues where it now is
         record["config"] = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)   # what the run now is (num_epochs, ...), the changes listed:
         record["resumed"].append({"at_epoch": int(run.resume["epoch"]), "when": datetime.now().isoformat(timespec="seconds"),
                                   "changed": run.resume["changes"]})
-        record["timing"]["total_seconds"] = read_record(run.path).get("timing", {}).get("total_seconds", 0)   # earlier invocations
-    if run.main: write_json(run.path/"results.json", record)
+        record["timing"]["total_seconds"] = read_record(run.path)["timing"].get("total_seconds", 0)   # earlier invocations
+    if run.main: write_record(run.path/"results.json", record)
     return record
 
+# %% ../nbs/14_train.ipynb #5a87cab4b
 def _trackers(cfg:DictConfig, run:Run) -> tuple[BestCheckpoint, EarlyStopping|None]:
     "The best-checkpoint and early-stopping callbacks on `training.monitor`, carrying on from the resumed state."
     t, r = cfg.training, run.resume or {}
@@ -180,7 +180,7 @@ def _trackers(cfg:DictConfig, run:Run) -> tuple[BestCheckpoint, EarlyStopping|No
         if es is not None: es.best = r["best_value"]
     return best, es
 
-def _phase_callbacks(cfg:DictConfig, run:Run, record:dict, best, es, state, offset:int) -> list[Callback]:
+def _phase_callbacks(cfg:DictConfig, run:Run, record:RunRecord, best, es, state, offset:int) -> list[Callback]:
     "The callbacks of one fit phase starting at epoch `offset`: the record, `last.pt`, the best checkpoint, logs, early stopping."
     path = run.path
     cbs = [ResultsWriter(path/"results.json", record, epoch_offset=offset, csv=path/"history.csv", n_epochs=cfg.training.num_epochs),
@@ -189,7 +189,7 @@ def _phase_callbacks(cfg:DictConfig, run:Run, record:dict, best, es, state, offs
     if cfg.training.tensorboard and run.main: cbs.append(TensorBoardLog(path/"tensorboard", record, epoch_offset=offset))
     return cbs
 
-def fit_phases(cfg:DictConfig, run:Run, learn:Learner, record:dict) -> str|None:
+def fit_phases(cfg:DictConfig, run:Run, learn:Learner, record:RunRecord) -> str|None:
     "Stage 5: the frozen epochs, then the rest, resuming where `last.pt` left off; how the fit stopped early (`diverged`, `early_stopped`) or None."
     t = cfg.training
     n_total = t.num_epochs
@@ -205,13 +205,14 @@ def fit_phases(cfg:DictConfig, run:Run, learn:Learner, record:dict) -> str|None:
         if opt_state is not None: learn.opt.load_state_dict(opt_state); opt_state = None
         _fit(learn, t, b - a, max(0, start - a), _phase_callbacks(cfg, run, record, best, es, state, a), run.lr)
         if learn.divergence_stop.diverged: stopped = "diverged"; break
-        if record.get("epochs_completed", 0) < b: stopped = "early_stopped"; break
+        if record["epochs_completed"] < b: stopped = "early_stopped"; break
     record["timing"]["fit_seconds"] = round(sum(h["seconds"] for h in record["history"]), 1)     # every epoch, over every invocation
     record["best"] = {"epoch": best.best_epoch, "monitor": t.monitor, "value": float(best.best) if best.best_epoch is not None and math.isfinite(best.best) else None,
                       "checkpoint": f"checkpoints/{best.best_path.name}" if best.best_path else None}   # relative to the run folder
     if stopped == "diverged": record["diverged_at_epoch"] = learn.divergence_stop.diverged_at
     return stopped
 
+# %% ../nbs/14_train.ipynb #5a87cab5b
 def find_lr(run:Run, learn:Learner) -> dict:
     "`training.lr_find`: fastai's `lr_find` on the run's learner; saves `lr_find.png` and `lr_find.json` (the curve) in the run folder, returns the suggestion."
     with alone(): sug = learn.lr_find(show_plot=False)
@@ -230,6 +231,7 @@ def find_lr(run:Run, learn:Learner) -> dict:
         log.info(f"lr_find: suggested training.lr={out['suggestion']:.2e} (fastai's valley); plot {run.path/'lr_find.png'}")
     return out
 
+# %% ../nbs/14_train.ipynb #5a87cab6b
 class FlipView(Callback):
     "Show the model each batch flipped along `dims` (one view of test-time augmentation; dims 2 and 3 are height and width)."
     def __init__(self, dims:tuple[int, ...]): self.dims = dims
@@ -243,7 +245,7 @@ def _probs(learn:Learner, dl, tta="none") -> tuple[np.ndarray, np.ndarray]:
     views = [one(d) for d in parse_tta(tta)]
     return np.mean([p for p, _ in views], 0).astype(np.float32), views[0][1]
 
-def evaluate(cfg:DictConfig, run:Run, data:RunData, learn:Learner, record:dict) -> None:
+def evaluate(cfg:DictConfig, run:Run, data:RunData, learn:Learner, record:RunRecord) -> None:
     "Stage 6 (rank 0): save the last weights (the averaged ones with weight EMA), reload the best, tune thresholds on valid, score test, write the predictions and the curves."
     if (ema := getattr(learn, "weight_ema", None)) is not None and ema.ema is not None: ema.apply()
     with atomic_write(run.path/"model_final.pt", "wb") as f: torch.save({k: v.detach().cpu() for k, v in learn.model.state_dict().items()}, f)
@@ -262,29 +264,29 @@ def evaluate(cfg:DictConfig, run:Run, data:RunData, learn:Learner, record:dict) 
     save_learning_curves(record, run.path/"learning_curves.png")
 
 # %% ../nbs/14_train.ipynb #5e2cfccb
-def _close_record(run:Run, record:dict, status:str, t_start:float, error:BaseException|None=None) -> None:
+def _close_record(run:Run, record:RunRecord, status:str, t_start:float, error:BaseException|None=None) -> None:
     "Set the final `status` (and the `error`), add this invocation's time, write `results.json` (rank 0)."
     record["status"] = status
     if error is not None and not isinstance(error, KeyboardInterrupt): record["error"] = f"{type(error).__name__}: {error}"
     t = record["timing"]
     t.update(finished=datetime.now().isoformat(timespec="seconds"), total_seconds=round(t.get("total_seconds", 0) + time.time() - t_start, 1))
     if not run.main: return
-    write_json(run.path/"results.json", record)
+    write_record(run.path/"results.json", record)
     if status == "interrupted":
         log.warning(f"interrupted; resume with training.resume={run.path}" if (run.path/"checkpoints"/"last.pt").is_file() else
                     "interrupted before the first epoch ended: there is no checkpoint to resume from (checkpoints/last.pt is written after every epoch)")
 
-def _already_completed(cfg:DictConfig, run:Run) -> dict|None:
+def _already_completed(cfg:DictConfig, run:Run) -> RunRecord|None:
     "The record of a resumed run that already completed all `training.num_epochs` (left as it is), else None."
     if not run.resume: return None
     rec = read_record(run.path)
-    if rec.get("status") != "completed" or int(run.resume["epoch"]) < cfg.training.num_epochs: return None
+    if rec["status"] != "completed" or int(run.resume["epoch"]) < cfg.training.num_epochs: return None
     if run.main: log.warning(f"{run.path} already completed its {run.resume['epoch']} epochs: nothing to do (raise training.num_epochs to train on)")
     return rec
 
 # %% ../nbs/14_train.ipynb #87484f62
-def train(cfg:DictConfig) -> dict:
-    "Run the experiment `cfg` describes, stage by stage, logging to the run's `train.log`; returns the `results.json` record."
+def train(cfg:DictConfig) -> RunRecord|dict:
+    "Run the experiment `cfg` describes, stage by stage, logging to the run's `train.log`; returns its `results.json` record (`lr_find.json`'s with `training.lr_find`)."
     t_start = time.time()
     validate_config(cfg)                                   # every name and value, before any file or data is touched
     run = start_run(cfg)                                   # ranks, run folder (or the resumed one), device, precision, seed
@@ -301,15 +303,15 @@ def _drop_unstarted(path:Path) -> None:
     "Remove a run folder that holds nothing but Hydra's record and the log of the error that stopped it before its first file."
     if path.is_dir() and all(p.name in (".hydra", "train.log", "console.log") for p in path.iterdir()): shutil.rmtree(path, ignore_errors=True)
 
-def _outcome(record:dict) -> str:
+def _outcome(record:RunRecord) -> str:
     "The last log line of a run: status, time, best epoch, test macro F1 and AUC (tuned thresholds), where the record is."
-    best, test = record.get("best") or {}, (record.get("test") or {}).get("tuned")
-    auc = None if not test else test["macro"].get("roc_auc")
-    return (f"{record['status']} in {record['timing']['total_seconds'] / 60:.1f} min; best epoch {best.get('epoch')} ({best.get('monitor')} {best.get('value')})"
+    best, test = record["best"] or Best(epoch=None, monitor="", value=None, checkpoint=None), record["test"] and record["test"]["tuned"]
+    auc = None if not test else test["macro"]["roc_auc"]
+    return (f"{record['status']} in {record['timing']['total_seconds'] / 60:.1f} min; best epoch {best['epoch']} ({best['monitor']} {best['value']})"
             + (f"; test macro F1 {test['macro']['f1']:.4f}, ROC AUC {'n/a' if auc is None else f'{auc:.4f}'}" if test else "")
             + f"; record {Path(record['experiment_dir'])/'results.json'}")
 
-def _train_stages(cfg:DictConfig, run:Run, t_start:float) -> dict:
+def _train_stages(cfg:DictConfig, run:Run, t_start:float) -> RunRecord|dict:
     "`train` after the run folder and its log are open: model, data, learner, record, fit, evaluation, the final status."
     model = build_model(cfg.model, cfg.training, run)     # model_from_config: hub or file weights, resumed weights; parameter counts
     StopOnSignal.check()                                   # a signal (Ctrl-C, kill) is acted on between stages and batches, never inside a write
@@ -347,18 +349,18 @@ def _summary(record:dict) -> str:
     if record["status"] == "lr_find":
         return (f"lr_find: suggested training.lr={record['suggestion']:.2e} (fastai's valley)\n"
                 f"plot: {Path(record['experiment_dir'])/'lr_find.png'}; nothing was trained")
-    best = record.get("best") or {}
-    lines = [f"status: {record['status']}; best epoch {best.get('epoch')} ({best.get('monitor')} {best.get('value')})"]
-    if record.get("test"):
+    best = record["best"] or Best(epoch=None, monitor="", value=None, checkpoint=None)
+    lines = [f"status: {record['status']}; best epoch {best['epoch']} ({best['monitor']} {best['value']})"]
+    if record["test"]:
         n, thr = record["test"]["tuned"]["n_images"], record["thresholds"]
         tuned = thr["tuned"] is not None
         how = "thresholds tuned on the validation split" if tuned else f"threshold {thr['default']}"
         table = metrics_table(record["test"]["tuned"], thr["tuned"] if tuned else [thr["default"]] * len(CLASSES))
         macro = record["test"]["tuned"]["macro"]
-        auc = "n/a" if macro.get("roc_auc") is None else f"{macro['roc_auc']:.3f}"
+        auc = "n/a" if macro["roc_auc"] is None else f"{macro['roc_auc']:.3f}"
         lines += [f"test split, {n} images, {how}: macro F1 {macro['f1']:.3f}, macro ROC AUC {auc}",
                   table.to_string(float_format=lambda v: f"{v:.3f}", na_rep="")]
-    t = record.get("timing", {})
+    t = record["timing"]
     if "total_seconds" in t: lines.append(f"wall time {t['total_seconds'] / 60:.1f} min (training {t.get('fit_seconds', 0) / 60:.1f} min)")
     lines.append(f"results: {Path(record['experiment_dir'])/'results.json'}")
     return "\n".join(lines)
@@ -403,7 +405,7 @@ def _run(cfg:DictConfig) -> float|None:
         raise RuntimeError(f"{type(failure[0]).__name__}: {failure[0]}" if failure else f"severstal_train exited with status {code}")
     if _search_trial() and code == 130: return float("nan")   # interrupted: returned, so that the sweeper records it and stops (Hydra's run_job lets SystemExit through)
     if code: sys.exit(code)
-    return (record.get("best") or {}).get("value")
+    return None if record["status"] == "lr_find" or record["best"] is None else record["best"]["value"]   # what the sweeper optimises
 
 def _find_search_sweeper() -> None:
     """Let Hydra find the Optuna sweeper's entry, `hydra_plugins/severstal_cbam_optuna` beside the package (see `search`), in an

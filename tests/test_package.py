@@ -53,3 +53,13 @@ def test_no_module_is_over_450_lines():
     "Every room reads in one sitting (the structure issue's bar); `_modidx.py` is nbdev's generated index."
     long = {p.name: n for p in sorted((ROOT/LIB).glob('*.py')) if p.name != '_modidx.py' and (n := len(p.read_text(encoding='utf-8').splitlines())) > 450}
     assert not long, f'split these by what changes together: {long}'
+
+
+def test_run_records_go_through_their_type():
+    "`results.json` is read only by `record.read_record` and written only by `record.write_record` (both check `RunRecord`): no module parses or dumps it itself."
+    bad = []
+    for p in sorted((ROOT/LIB).glob('*.py')):
+        if p.name in ('_modidx.py', 'record.py'): continue
+        for i, line in enumerate(p.read_text(encoding='utf-8').splitlines(), 1):
+            if 'results.json' in line and re.search(r'json\.loads?\(|read_text\(|write_json\(|json\.dump', line): bad.append(f'{p.name}:{i}: {line.strip()}')
+    assert not bad, 'read results.json with read_record, write it with write_record:\n' + '\n'.join(bad)
