@@ -130,12 +130,10 @@ def _mismatch(d:dict, td, prefix:str="") -> str|None:
     if missing := [k for k in hints if k in td.__required_keys__ and k not in d]: return f"{prefix}{missing[0]}: missing"
     if unknown := [k for k in d if k not in hints]: return f"{prefix}{unknown[0]}: not a key of a {td.__name__}"
     for k, v in d.items():
-        if is_typeddict(hints[k]) or (get_origin(hints[k]) in (Union, UnionType) and isinstance(v, dict)):
-            sub = next((a for a in get_args(hints[k]) or (hints[k],) if is_typeddict(a)), None)
-            if sub is not None and isinstance(v, dict):
-                if (m := _mismatch(v, sub, f"{prefix}{k}.")) is not None: return m
-                continue
-        if not _conforms(v, hints[k]): return f"{prefix}{k}: expected {_type_name(hints[k])}, got {type(v).__name__} {str(v)[:40]!r}"
+        sub = next((a for a in (hints[k], *get_args(hints[k])) if is_typeddict(a)), None)   # a nested TypedDict (or one of a union's)
+        if sub is not None and isinstance(v, dict):                                        # is checked key by key, for the key's path
+            if (m := _mismatch(v, sub, f"{prefix}{k}.")) is not None: return m
+        elif not _conforms(v, hints[k]): return f"{prefix}{k}: expected {_type_name(hints[k])}, got {type(v).__name__} {str(v)[:40]!r}"
     return None
 
 def check_record(rec:dict, source:str="record") -> RunRecord:
@@ -174,10 +172,7 @@ def read_record(run:str|os.PathLike|dict) -> RunRecord:
 
 def write_record(path:str|os.PathLike, record:RunRecord) -> Path:
     "Atomically write the run record `record` to `path` (a `results.json`), checked to be a `RunRecord` first."
-    obj = jsonable(record)
-    check_record(obj, str(path))
-    with atomic_write(path) as f: json.dump(obj, f, indent=2)
-    return Path(path)
+    return write_json(path, check_record(jsonable(record), str(path)))
 
 # %% ../nbs/11_record.ipynb #1181f50f
 def flatten_config(d:dict, prefix:str="") -> dict:

@@ -303,11 +303,16 @@ def _drop_unstarted(path:Path) -> None:
     "Remove a run folder that holds nothing but Hydra's record and the log of the error that stopped it before its first file."
     if path.is_dir() and all(p.name in (".hydra", "train.log", "console.log") for p in path.iterdir()): shutil.rmtree(path, ignore_errors=True)
 
+def _best_text(record:RunRecord) -> str:
+    "The best epoch, its monitor and value, as the outcome lines say it (all None before an epoch finished)."
+    b = record["best"] or Best(epoch=None, monitor=None, value=None, checkpoint=None)
+    return f"best epoch {b['epoch']} ({b['monitor']} {b['value']})"
+
 def _outcome(record:RunRecord) -> str:
     "The last log line of a run: status, time, best epoch, test macro F1 and AUC (tuned thresholds), where the record is."
-    best, test = record["best"] or Best(epoch=None, monitor="", value=None, checkpoint=None), record["test"] and record["test"]["tuned"]
+    test = record["test"] and record["test"]["tuned"]
     auc = None if not test else test["macro"]["roc_auc"]
-    return (f"{record['status']} in {record['timing']['total_seconds'] / 60:.1f} min; best epoch {best['epoch']} ({best['monitor']} {best['value']})"
+    return (f"{record['status']} in {record['timing']['total_seconds'] / 60:.1f} min; {_best_text(record)}"
             + (f"; test macro F1 {test['macro']['f1']:.4f}, ROC AUC {'n/a' if auc is None else f'{auc:.4f}'}" if test else "")
             + f"; record {Path(record['experiment_dir'])/'results.json'}")
 
@@ -349,8 +354,7 @@ def _summary(record:dict) -> str:
     if record["status"] == "lr_find":
         return (f"lr_find: suggested training.lr={record['suggestion']:.2e} (fastai's valley)\n"
                 f"plot: {Path(record['experiment_dir'])/'lr_find.png'}; nothing was trained")
-    best = record["best"] or Best(epoch=None, monitor="", value=None, checkpoint=None)
-    lines = [f"status: {record['status']}; best epoch {best['epoch']} ({best['monitor']} {best['value']})"]
+    lines = [f"status: {record['status']}; {_best_text(record)}"]
     if record["test"]:
         n, thr = record["test"]["tuned"]["n_images"], record["thresholds"]
         tuned = thr["tuned"] is not None
