@@ -11,7 +11,7 @@ import albumentations as A
 import cv2
 import numpy as np
 import torch
-from fastai.vision.all import ItemTransform, PILImage
+from fastai.vision.all import ItemTransform, PILImage, TensorBase
 from PIL import Image
 
 from .core import CLASSES, ConfigError
@@ -19,7 +19,7 @@ from .rle import rle_decode
 
 # %% auto #0
 __all__ = ['AUGMENTATIONS', 'DEFAULT_AUGMENT', 'AUGMENT_HELP', 'MASK_CHANGING', 'DefectBlackout', 'StripEdge', 'needs_masks',
-           'build_augmentations', 'defect_masks', 'AlbumentationsTransform']
+           'build_augmentations', 'defect_masks', 'TensorMasks', 'AlbumentationsTransform']
 
 # %% ../nbs/05_augment.ipynb #9f2cc28b
 def _rotate(limit:float=5, p:float=0.3):
@@ -171,14 +171,20 @@ def defect_masks(rles:Mapping[int, str]|None, shape:tuple[int, int]) -> np.ndarr
 
 def _size(size) -> tuple[int, int]|None: return None if size is None else (int(size), int(size)) if np.isscalar(size) else tuple(int(v) for v in size)
 
+class TensorMasks(TensorBase):
+    "An image's defect masks, `(classes, H, W)` uint8 0/1: the target of a segmentation model."
+
 class AlbumentationsTransform(ItemTransform):
     """Apply an albumentations pipeline to the training split's images only (fastai `split_idx=0`), after squishing them to `size` (as
     fastai's `Resize` does the validation images). With `masks` (image name -> `{class: RLE}`), an `(image, labels)` item's defect masks
-    go through the same resize and spatial changes, and a class with no pixel left loses its label."""
+    go through the same resize and spatial changes, and a class with no pixel left loses its label; with `targets="masks"` the masks
+    themselves (`TensorMasks`) replace the item's target."""
     split_idx, order = 0, 0
-    def __init__(self, aug:A.BasicTransform|A.Compose, masks:Mapping[str, Mapping[int, str]]|None=None, size=None, **kwargs):
+    def __init__(self, aug:A.BasicTransform|A.Compose, masks:Mapping[str, Mapping[int, str]]|None=None, size=None, targets:str="labels", **kwargs):
         super().__init__(**kwargs)
-        self.aug, self.masks, self.size = aug, masks, _size(size)
+        if targets not in ("labels", "masks") or (targets == "masks" and masks is None):
+            raise ValueError(f"targets must be 'labels' or 'masks' (which needs the masks), got {targets!r}")
+        self.aug, self.masks, self.size, self.targets = aug, masks, _size(size), targets
     def _resized(self, img):
         if self.size is None or img.shape[:2] == self.size: return np.asarray(img)
         return np.asarray(img.resize(self.size[::-1], Image.BILINEAR))    # fastai's Squish: PIL bilinear to (w, h)
@@ -192,5 +198,6 @@ class AlbumentationsTransform(ItemTransform):
         m = defect_masks(self.masks.get(name), img.shape[:2])
         if m.shape[:2] != a.shape[:2]: m = cv2.resize(m, a.shape[1::-1], interpolation=cv2.INTER_NEAREST)
         out = self.aug(image=a, mask=m)
+        if self.targets == "masks": return (PILImage.create(out["image"]), TensorMasks(np.ascontiguousarray(out["mask"].transpose(2, 0, 1))), *rest)
         left = torch.as_tensor(out["mask"].reshape(-1, len(CLASSES)).any(0), dtype=y.dtype)
         return (PILImage.create(out["image"]), y * left, *rest)          # labels only dropped, never added

@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['OPTIMIZERS', 'SCHEDULES', 'LR_SCALES', 'DEVICES', 'DATASETS', 'ON_BAD_IMAGES', 'MONITORS', 'Optimizer', 'Schedule',
            'LrScale', 'Device', 'Dataset', 'OnBadImages', 'Monitor', 'Precision', 'Decoder', 'Sampler', 'HeadPool',
-           'Norm', 'InitHead', 'AugmentConfig', 'CONF_DIR', 'choices', 'setting', 'ModelConfig', 'LossConfig',
-           'DataConfig', 'EarlyStoppingConfig', 'TrainingConfig', 'MetricsConfig', 'TrainConfig', 'schema_fields',
-           'schema_help', 'schema_defaults', 'schema_error', 'load_config', 'typed_config', 'check_ranges',
-           'validate_config', 'schema_text', 'train_help']
+           'Norm', 'InitHead', 'Task', 'SegDecoder', 'AugmentConfig', 'CONF_DIR', 'MASK_LOSSES', 'choices', 'setting',
+           'ModelConfig', 'LossConfig', 'DataConfig', 'EarlyStoppingConfig', 'TrainingConfig', 'MetricsConfig',
+           'TrainConfig', 'schema_fields', 'schema_help', 'schema_defaults', 'schema_error', 'load_config',
+           'typed_config', 'check_ranges', 'validate_config', 'schema_text', 'train_help']
 
 # %% ../nbs/13a_config.ipynb #692c99ef
 import copy, importlib.util, operator, sys, threading
@@ -28,7 +28,8 @@ from .callbacks import PRECISIONS, mix_callback
 from .core import CLASSES, ConfigError, UnknownNameError
 from .data import DECODERS, SAMPLERS, parse_tta
 from .losses import loss_from_config
-from .models import HEAD_POOLS, MODELS, NORMS
+from .metrics import MASK_SCORE_NAMES
+from .models import HEAD_POOLS, MODELS, NORMS, SEG_DECODERS, TASKS
 from .record import INIT_HEADS, claim_run_dir
 from .rle import SHAPE
 from .split import parse_strategy
@@ -44,12 +45,13 @@ LR_SCALES = ("none", "linear", "sqrt")                    # train.scaled_lr
 DEVICES = ("auto", "cpu", "cuda")
 DATASETS = ("synthetic", "sample", "none")                # the data stage's built-in sets (none: data.path is required)
 ON_BAD_IMAGES = ("error", "skip")
-MONITORS = ("valid_loss", "f1_macro", *[f"f1_c{c}" for c in CLASSES], "auc_macro", *[f"auc_c{c}" for c in CLASSES])
+MONITORS = ("valid_loss", "f1_macro", *[f"f1_c{c}" for c in CLASSES], "auc_macro", *[f"auc_c{c}" for c in CLASSES], *MASK_SCORE_NAMES)   # the last: task=segment's
 
 Optimizer, Schedule, LrScale, Device = (choices(n, v) for n, v in [("Optimizer", OPTIMIZERS), ("Schedule", SCHEDULES), ("LrScale", LR_SCALES), ("Device", DEVICES)])
 Dataset, OnBadImages, Monitor = choices("Dataset", DATASETS), choices("OnBadImages", ON_BAD_IMAGES), choices("Monitor", MONITORS)
 Precision, Decoder, Sampler = choices("Precision", ("auto", *PRECISIONS)), choices("Decoder", DECODERS), choices("Sampler", SAMPLERS)
 HeadPool, Norm, InitHead = choices("HeadPool", HEAD_POOLS), choices("Norm", NORMS), choices("InitHead", INIT_HEADS)
+Task, SegDecoder = choices("Task", TASKS), choices("SegDecoder", SEG_DECODERS)
 
 # %% ../nbs/13a_config.ipynb #ea2a7c76
 def setting(default, help:str, **rules) -> Field:
@@ -76,14 +78,18 @@ class ModelConfig:
     head_pool: HeadPool = setting(HeadPool.avg, "global pooling before the classifier: catavgmax puts avg and max side by side; gem is generalised mean")
     ls_init_value: Optional[float] = setting(None, "ConvNeXt layer-scale init (null: timm's 1e-6); larger values help from random init, checkpoints overwrite it")
     norm: Norm = setting(Norm.layernorm, "layernorm (timm's ConvNeXt) or batchnorm (learns far faster from random init; checkpoints still load)")
+    task: Task = setting(Task.classify, "classify: which defects an image shows; segment: where (smp's U-Net or FPN over the same encoder, a mask per class)")
+    decoder: SegDecoder = setting(SegDecoder.unet, "with task=segment: smp's unet or fpn decoder")
+    decoder_channels: Optional[List[int]] = setting(None, "with task=segment: the decoder's widths (unet: 5, strides 16 to 1; fpn: pyramid, segmentation); null: smp's")
 
 @dataclass
 class LossConfig:
     "`loss`: the loss of the registry (`losses.loss_from_config`) and the keys its classes take."
-    type: str = setting("focal_loss", "focal_loss or bce (severstal_cbam.losses.list_losses())")
+    type: str = setting("focal_loss", "focal_loss or bce; for task=segment bce_dice or focal_dice (severstal_cbam.losses.list_losses())")
     alpha: Any = setting("dynamic", "focal: dynamic (from training-split class frequencies), a number, a list of 4, or null")
     gamma: float = setting(2.0, "focal: focusing parameter (0 = weighted BCE)")
     pos_weight: Optional[List[float]] = setting(None, "bce: optional list of 4 positive-class weights")
+    dice_weight: float = setting(1.0, "bce_dice, focal_dice (segmentation): weight of the soft Dice term beside the pixel loss", min=0)
 
 # %% ../nbs/13a_config.ipynb #8c949492
 @dataclass
@@ -318,6 +324,22 @@ def _check_together(cfg:DictConfig) -> None:
         check("model.init", not m.pretrained and m.weights is None, "starts from a whole run's weights: give it without model.pretrained or model.weights")
     check("training.resume", t.resume is None or Path(t.resume).exists(), f"not found: {t.resume}")
 
+MASK_LOSSES = ("bce_dice", "focal_dice")
+
+def _check_task(cfg:DictConfig) -> None:
+    "A segmentation run's loss, monitor and sizes (multiples of 32), and a classifier's: what `model.task` asks of the other keys."
+    seg = cfg.model.task == "segment"
+    if (cfg.loss.type in MASK_LOSSES) != seg:
+        raise ConfigError(f"loss.type: {cfg.loss.type} " + ("is a classifier's loss; model.task=segment takes " + " or ".join(MASK_LOSSES) if seg else
+                          "is a mask loss, for model.task=segment; a classifier takes focal_loss or bce"))
+    mon = cfg.training.monitor
+    if mon != "valid_loss" and (mon in MASK_SCORE_NAMES) != seg:
+        raise ConfigError(f"training.monitor: {mon} " + (f"is a classifier's score; model.task=segment monitors valid_loss or one of {', '.join(MASK_SCORE_NAMES)}" if seg
+                          else "is a mask score, for model.task=segment"))
+    if seg:
+        for key, v in (("data.image_size", cfg.data.image_size), ("data.train_crop", cfg.data.train_crop)):
+            if v is not None and any(int(x) % 32 for x in v): raise ConfigError(f"{key}: a segmentation model needs multiples of 32, got {list(v)}")
+
 def validate_config(cfg:DictConfig) -> None:
     "Fail with a `ConfigError` naming the key for what the schema's types cannot refuse: `???` values, ranges, registry names, related keys, files."
     if missing := sorted(OmegaConf.missing_keys(cfg)):                    # `???` in a preset: a value only the user can give
@@ -326,6 +348,7 @@ def validate_config(cfg:DictConfig) -> None:
     check_ranges(cfg)
     _check_choices(cfg)
     _check_together(cfg)
+    _check_task(cfg)
 
 # %% ../nbs/13a_config.ipynb #8ceb6c02
 def _yaml_value(v) -> str:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 from fastai.vision.all import (ColReader, DataBlock, DataLoaders, ImageBlock, IndexSplitter, MultiCategoryBlock,
-                               Normalize, PILImage, Resize, ResizeMethod, imagenet_stats)
+                               Normalize, PILImage, Resize, ResizeMethod, TransformBlock, imagenet_stats)
 from fastai.callback.data import WeightedDL
 from PIL import Image
 
@@ -83,10 +83,12 @@ def image_type(decoder:str="pil") -> type:
 # %% ../nbs/06_data.ipynb #fa342f38
 def severstal_datablock(n_train:int, n_valid:int, augment:Mapping|None=None,
                         image_size:int|tuple[int,int]|None=None, seed:int|None=None, decoder:str="pil",
-                        masks:Mapping|None=None, train_crop=None, crop_keeps_defect:bool=False) -> DataBlock:
+                        masks:Mapping|None=None, train_crop=None, crop_keeps_defect:bool=False, task:str="classify") -> DataBlock:
     """A `DataBlock` over labels rows (with the image file in `path`) whose first `n_train` rows train and next `n_valid` validate; images read by `decoder`;
-    training items augmented (and cropped to `train_crop`) with the labels following `masks` (image name -> `{class: RLE}`)."""
+    training items augmented (and cropped to `train_crop`) with the labels following `masks` (image name -> `{class: RLE}`).
+    `task="segment"`: the targets are the masks themselves (`augment.TensorMasks`), made at `image_size` on every split."""
     aug = build_augmentations(augment, seed, crop=train_crop, crop_keeps_defect=crop_keeps_defect)
+    if task == "segment": return _segment_datablock(n_train, n_valid, aug, masks, image_size, decoder)
     item_tfms = [AlbumentationsTransform(aug, masks=masks, size=image_size)]     # training images: resized there, then augmented
     if image_size is not None:
         resize = Resize(image_size, method=ResizeMethod.Squish)
@@ -99,6 +101,15 @@ def severstal_datablock(n_train:int, n_valid:int, augment:Mapping|None=None,
         splitter=IndexSplitter(list(range(n_train, n_train + n_valid))),
         item_tfms=item_tfms,
         batch_tfms=[Normalize.from_stats(*imagenet_stats)])
+
+def _segment_datablock(n_train, n_valid, aug, masks, image_size, decoder) -> DataBlock:
+    "`severstal_datablock` of a segmentation model: `(image, TensorMasks)` items, the training ones through `aug`, every split's at `image_size`."
+    if masks is None: raise ValueError("a segmentation DataBlock needs the masks (image name -> {class: RLE}; {} for an all-clean set)")
+    tfms = [AlbumentationsTransform(aug, masks=masks, size=image_size, targets="masks"),                      # training
+            AlbumentationsTransform(build_augmentations({}), masks=masks, size=image_size, targets="masks", split_idx=1)]   # validation, test
+    return DataBlock(blocks=(ImageBlock(image_type(decoder)), TransformBlock()), get_x=ColReader("path"), get_y=ColReader("ImageId"),
+                     splitter=IndexSplitter(list(range(n_train, n_train + n_valid))), item_tfms=tfms,
+                     batch_tfms=[Normalize.from_stats(*imagenet_stats)])
 
 # %% ../nbs/06_data.ipynb #8c85ca13
 def defect_rles(annotations:pd.DataFrame|None) -> dict[str, dict[int, str]]|None:
@@ -127,20 +138,20 @@ def with_paths(rows:pd.DataFrame, images_dir:str|os.PathLike) -> pd.DataFrame:
 def build_dataloaders(labels:pd.DataFrame, images_dir:str|os.PathLike, splits:tuple, bs:int=8, num_workers:int=0,
                       augment:Mapping|None=None, image_size:int|tuple[int,int]|None=None, seed:int|None=None,
                       decoder:str="pil", pin_memory:bool=False, prefetch_factor:int|None=None, annotations:pd.DataFrame|None=None,
-                      train_crop=None, crop_keeps_defect:bool=False, sampler:str="shuffle", extra:pd.DataFrame|None=None, **kwargs) -> DataLoaders:
+                      train_crop=None, crop_keeps_defect:bool=False, sampler:str="shuffle", extra:pd.DataFrame|None=None, task:str="classify", **kwargs) -> DataLoaders:
     """Train/valid `DataLoaders` for the `(train_idx, valid_idx, test_idx)` `splits` of `labels`; `dls.test` holds the test rows.
     `num_workers`, `pin_memory` and `prefetch_factor` (batches each worker loads ahead) go to every DataLoader. `annotations`
     (`read_annotations` rows) let crops and mask-changing augmentations drop the labels of defects they remove; `sampler`:
     `shuffle` or `balanced` (`balanced_weights`). `extra`: more labelled rows (with their `path`, e.g. pseudo-labels) for the
-    training split only."""
+    training split only. `task="segment"`: the targets are the masks of `annotations` (`severstal_datablock`)."""
     train_idx, valid_idx, test_idx = (np.asarray(s, dtype=int) for s in splits)
     if not len(train_idx) or not len(valid_idx): raise DataError(f"empty split: {len(train_idx)} train and {len(valid_idx)} valid images")
     if sampler not in SAMPLERS: raise ConfigError(f"data.sampler: must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     train = pd.concat([with_paths(labels.iloc[train_idx], images_dir), *([] if extra is None else [extra])])
     items = pd.concat([train, with_paths(labels.iloc[valid_idx], images_dir)]).reset_index(drop=True)
-    masks = defect_rles(annotations) if needs_masks(augment, train_crop) else None
+    masks = defect_rles(annotations) if task == "segment" or needs_masks(augment, train_crop) else None
     dblock = severstal_datablock(len(train), len(valid_idx), augment, image_size, seed, decoder,
-                                 masks=masks, train_crop=train_crop, crop_keeps_defect=crop_keeps_defect)
+                                 masks=masks, train_crop=train_crop, crop_keeps_defect=crop_keeps_defect, task=task)
     kwargs.setdefault("drop_last", False)      # every training image every epoch (batch norm normalises over H x W too, so a batch of 1 is fine)
     if sampler == "balanced":
         w = np.concatenate([balanced_weights(train[list(CLASS_COLS)].to_numpy()), np.ones(len(valid_idx))])

@@ -14,8 +14,8 @@ from torch import nn
 from .core import ConfigError, Registry, UnknownNameError
 
 # %% auto #0
-__all__ = ['ALPHA_CLIP', 'LOSSES', 'BaseLoss', 'dynamic_alpha', 'FocalLoss', 'BCELoss', 'list_losses', 'create_loss',
-           'loss_from_config']
+__all__ = ['ALPHA_CLIP', 'LOSSES', 'BaseLoss', 'dynamic_alpha', 'FocalLoss', 'BCELoss', 'MaskLoss', 'FocalDiceLoss',
+           'list_losses', 'create_loss', 'loss_from_config']
 
 # %% ../nbs/09_losses.ipynb #76635028
 class BaseLoss(nn.Module):
@@ -77,6 +77,7 @@ class FocalLoss(BaseLoss):
             ce = ce * (one_minus_pt.clamp_min(1e-12) if self.gamma < 1 else one_minus_pt) ** self.gamma
         if self.alpha is not None:
             a = self.alpha.to(logits)
+            if a.ndim == 1 and logits.ndim > 2: a = a.view(1, -1, *[1] * (logits.ndim - 2))   # per class, over a mask's pixels
             ce = ce * (a * target + (1 - a) * (1 - target))
         return ce
 
@@ -94,10 +95,46 @@ class BCELoss(BaseLoss):
         pw = None if self.pos_weight is None else self.pos_weight.to(logits)
         return F.binary_cross_entropy_with_logits(logits, target, reduction="none", pos_weight=pw)
 
+# %% ../nbs/09_losses.ipynb #5e9a1002
+class MaskLoss(BaseLoss):
+    "`pixel` loss (BCE) + `dice_weight` x smp's soft Dice (multilabel, from logits) over mask logits `(B, classes, H, W)`."
+    config_keys = ("dice_weight",)
+    def __init__(self, dice_weight:float=1.0, reduction:str="mean", threshold:float|Sequence[float]=0.5):
+        super().__init__(reduction, threshold)
+        if dice_weight < 0: raise ValueError(f"dice_weight must be >= 0, got {dice_weight}")
+        from segmentation_models_pytorch.losses import DiceLoss     # imported with a mask loss only: smp takes seconds to import
+        self.dice_weight, self.dice = float(dice_weight), DiceLoss("multilabel", from_logits=True)
+
+    def loss(self, logits, target): return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+
+    def forward(self, logits, target):
+        logits, target = logits.as_subclass(torch.Tensor).float(), target.as_subclass(torch.Tensor).float()
+        if logits.shape != target.shape or logits.ndim != 4:
+            raise ValueError(f"mask logits {tuple(logits.shape)} and masks {tuple(target.shape)}: expected the same (batch, classes, H, W)")
+        if self.reduction == "none":                               # per image (fastai's get_preds(with_loss=True)): the Dice of each image alone
+            return torch.stack([self.loss(l[None], t[None]).mean() + self.dice_weight * self.dice(l[None], t[None]) for l, t in zip(logits, target)])
+        l = self.loss(logits, target).mean() + self.dice_weight * self.dice(logits, target)
+        return l * len(logits) if self.reduction == "sum" else l
+
+    def extra_repr(self): return f"dice_weight={self.dice_weight}"
+
+class FocalDiceLoss(MaskLoss):
+    "`FocalLoss` per pixel (`alpha`: a number, one per class, or None) + `dice_weight` x smp's soft Dice."
+    config_keys = ("alpha", "gamma", "dice_weight")
+    def __init__(self, alpha:float|Sequence[float]|None=None, gamma:float=2.0, dice_weight:float=1.0, reduction:str="mean",
+                 threshold:float|Sequence[float]=0.5):
+        super().__init__(dice_weight, reduction, threshold)
+        if isinstance(alpha, str): raise ValueError(f"alpha {alpha!r}: a mask loss takes a number, a list of 4 or null (dynamic alpha counts images, not pixels)")
+        self.focal = FocalLoss(alpha, gamma, reduction="none")
+    def loss(self, logits, target): return self.focal.loss(logits, target)
+    def extra_repr(self): return f"{self.focal.extra_repr()}, dice_weight={self.dice_weight}"
+
 # %% ../nbs/09_losses.ipynb #bac0a2f8
 LOSSES = Registry("loss")
 LOSSES.register("focal_loss", FocalLoss)
 LOSSES.register("bce", BCELoss)
+LOSSES.register("bce_dice", MaskLoss)
+LOSSES.register("focal_dice", FocalDiceLoss)
 
 def list_losses() -> list[str]:
     "Names `create_loss` accepts."

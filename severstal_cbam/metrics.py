@@ -15,7 +15,9 @@ from sklearn.metrics import roc_auc_score
 from .core import CLASSES
 
 # %% auto #0
-__all__ = ['SCORE_NAMES', 'multilabel_metrics', 'tune_thresholds', 'epoch_scores', 'ValidationScores', 'ScoreView']
+__all__ = ['SCORE_NAMES', 'MASK_SCORE_NAMES', 'THRESHOLD_GRID', 'MIN_AREA_GRID', 'multilabel_metrics', 'tune_thresholds',
+           'epoch_scores', 'ValidationScores', 'ScoreView', 'mask_pair_counts', 'mask_metrics', 'mask_epoch_scores',
+           'MaskScores', 'postprocess_counts', 'tune_postprocess', 'select_counts']
 
 # %% ../nbs/10_metrics.ipynb #aa66dff0
 def _prf(tp, fp, fn) -> dict:
@@ -87,12 +89,13 @@ def epoch_scores(y_true:np.ndarray, probs:np.ndarray, threshold:float|Sequence[f
     return {k: out[k] for k in SCORE_NAMES}
 
 # %% ../nbs/10_metrics.ipynb #2a6bd0a1
-def _score_name(name:str) -> str:
-    if name not in SCORE_NAMES: raise ValueError(f"unknown score {name!r}; one of {', '.join(SCORE_NAMES)}")
+def _score_name(name:str, names=SCORE_NAMES) -> str:
+    if name not in names: raise ValueError(f"unknown score {name!r}; one of {', '.join(names)}")
     return name
 
 class ValidationScores(AccumMetric):
     "fastai metric: the validation probabilities gathered once per epoch; `scores` is every `epoch_scores` value, the column `name`'s."
+    names = SCORE_NAMES
     def __init__(self, threshold:float=0.5, name:str="f1_macro"):
         super().__init__(partial(epoch_scores, threshold=threshold), activation=ActivationType.Sigmoid, to_np=True,
                          invert_arg=True, flatten=False, name=_score_name(name))
@@ -109,9 +112,90 @@ class ValidationScores(AccumMetric):
 
 class ScoreView(Metric):
     "fastai metric: the column `name` of a `ValidationScores`'s computation (gathers and computes nothing itself)."
-    def __init__(self, source:ValidationScores, name:str):
-        self.source, self._name = source, _score_name(name)
+    def __init__(self, source:ValidationScores|MaskScores, name:str):
+        self.source, self._name = source, _score_name(name, source.names)
     @property
     def value(self): return None if self.source.scores is None else self.source.scores[self._name]
     @property
     def name(self): return self._name
+
+# %% ../nbs/10_metrics.ipynb #5e9a2002
+MASK_SCORE_NAMES = ("dice", *[f"{k}_c{c}" for c in CLASSES for k in ("dice", "iou")])
+
+def mask_pair_counts(pred, true) -> np.ndarray:
+    "`(n_images, n_classes, 3)` int64: the intersection, the predicted area and the true area of each pair of binary masks `(n, classes, H, W)`."
+    pred, true = (np.asarray(m).astype(bool) for m in (pred, true))
+    if pred.shape != true.shape or pred.ndim != 4: raise ValueError(f"predicted {pred.shape} and true masks {true.shape} must both be (n_images, n_classes, H, W)")
+    return np.stack([(pred & true).sum((2, 3)), pred.sum((2, 3)), true.sum((2, 3))], -1).astype(np.int64)
+
+def _pair_scores(counts:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    "Dice and IoU of each pair from `mask_pair_counts`; 1 where both masks are empty."
+    i, p, t = (counts[..., k].astype(float) for k in range(3))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(p + t > 0, 2 * i / (p + t), 1.0), np.where(p + t > 0, i / (p + t - i), 1.0)
+
+def mask_metrics(counts:np.ndarray, classes:Sequence=CLASSES) -> dict:
+    """From `mask_pair_counts`: the Kaggle `dice` (mean over image-class pairs) and per class its `dice` and `iou` over every image,
+    `dice_positive` over the images that have the class (None without any), `support` and `predicted` (images with a true or predicted mask)."""
+    counts = np.asarray(counts)
+    dice, iou = _pair_scores(counts)
+    pos = counts[..., 2] > 0
+    per_class = {c: {"dice": float(dice[:, j].mean()), "iou": float(iou[:, j].mean()),
+                     "dice_positive": float(dice[pos[:, j], j].mean()) if pos[:, j].any() else None,
+                     "support": int(pos[:, j].sum()), "predicted": int((counts[:, j, 1] > 0).sum())} for j, c in enumerate(classes)}
+    return {"dice": float(dice.mean()) if dice.size else 0.0, "per_class": per_class, "n_images": int(len(counts))}
+
+def mask_epoch_scores(counts:np.ndarray) -> dict[str, float]:
+    "The per-epoch scores `MASK_SCORE_NAMES` from `mask_pair_counts` (Kaggle Dice; per-class Dice and IoU)."
+    m = mask_metrics(counts)
+    return {"dice": m["dice"], **{f"{k}_c{c}": v[k] for c, v in m["per_class"].items() for k in ("dice", "iou")}}
+
+# %% ../nbs/10_metrics.ipynb #5e9a2006
+class MaskScores(Metric):
+    "fastai metric: the validation masks' pair counts at `threshold`, gathered per batch; `scores` is every `mask_epoch_scores` value, the column `name`'s."
+    names = MASK_SCORE_NAMES
+    def __init__(self, threshold:float=0.5, name:str="dice"):
+        self.threshold, self._name = threshold, _score_name(name, MASK_SCORE_NAMES)
+        self.reset()
+    def reset(self): self.counts, self._scores = [], None
+    def accumulate(self, learn):
+        import torch
+        pred = torch.sigmoid(learn.pred.float()) >= self.threshold
+        self.counts.append(mask_pair_counts(pred.cpu().numpy(), learn.y.cpu().numpy()))
+    @property
+    def scores(self) -> dict[str, float]|None:
+        if self._scores is None and self.counts: self._scores = mask_epoch_scores(np.concatenate(self.counts))
+        return self._scores
+    @property
+    def value(self): return None if self.scores is None else self.scores[self._name]
+    @property
+    def name(self): return self._name
+    def view(self, name:str) -> "ScoreView": return ScoreView(self, name)
+
+# %% ../nbs/10_metrics.ipynb #5e9a2009
+THRESHOLD_GRID = tuple(float(t) for t in np.round(np.arange(0.1, 0.91, 0.05), 2))   # pixel thresholds tried per class
+MIN_AREA_GRID = (0, 250, 500, 1000, 2000, 4000, 8000)                                 # minimum mask areas tried, full-resolution pixels
+
+def postprocess_counts(counts:np.ndarray, min_area:Sequence[float], scale:float=1.0) -> np.ndarray:
+    "`mask_pair_counts` after emptying every predicted mask smaller than its class's `min_area` (full-size pixels; `scale`: full-size pixels per pixel)."
+    counts = np.array(counts, copy=True)
+    small = counts[..., 1] * scale < np.asarray(min_area, dtype=float)
+    counts[..., 0][small], counts[..., 1][small] = 0, 0
+    return counts
+
+def tune_postprocess(counts:np.ndarray, scale:float=1.0, thresholds:Sequence[float]=THRESHOLD_GRID,
+                     areas:Sequence[float]=MIN_AREA_GRID) -> tuple[list[float], list[int]]:
+    "Per class, the `(threshold, min_area)` with the best mean Dice over the images, from `counts` `(len(thresholds), n, classes, 3)`."
+    counts = np.asarray(counts)
+    if counts.ndim != 4 or len(counts) != len(thresholds): raise ValueError(f"counts {counts.shape}: expected ({len(thresholds)}, n_images, n_classes, 3)")
+    best_t, best_a = [], []
+    for j in range(counts.shape[2]):
+        score = np.array([[_pair_scores(postprocess_counts(counts[i][:, j], a, scale))[0].mean() for a in areas] for i in range(len(thresholds))])
+        i, k = np.unravel_index(int(np.argmax(score)), score.shape)      # argmax: the first best, i.e. the lowest threshold, then area
+        best_t.append(float(thresholds[i])); best_a.append(int(areas[k]))
+    return best_t, best_a
+
+def select_counts(counts:np.ndarray, threshold:Sequence[float], thresholds:Sequence[float]=THRESHOLD_GRID) -> np.ndarray:
+    "The `(n, classes, 3)` counts at each class's `threshold` (one of `thresholds`) from `(len(thresholds), n, classes, 3)`."
+    idx = [int(np.argmin(np.abs(np.asarray(thresholds) - t))) for t in threshold]
+    return np.stack([np.asarray(counts)[i, :, j] for j, i in enumerate(idx)], 1)

@@ -18,12 +18,22 @@ from .core import CLASSES, CheckpointError, ConfigError, Registry, SeverstalErro
 from .data import normalize
 
 # %% auto #0
-__all__ = ['HEAD_KEYS', 'MODELS', 'CONVNEXT_SIZES', 'CBAM_CONFIG_KEYS', 'HEAD_POOLS', 'NORMS', 'MODEL_CONFIG_KEYS',
-           'MODEL_TRAINING_KEYS', 'ConvNeXtCBAM', 'read_state_dict', 'load_backbone_weights', 'hub_reachable',
-           'list_models', 'param_groups', 'freeze_backbone', 'param_counts', 'create_model', 'Deployable', 'GeM',
-           'CatAvgMaxPool', 'set_head_pool', 'BatchNormLast', 'set_norm', 'model_kwargs', 'model_from_config']
+__all__ = ['HEAD_KEYS', 'MODELS', 'CONVNEXT_SIZES', 'CBAM_CONFIG_KEYS', 'NEW_PARTS', 'SEG_DECODERS', 'HEAD_POOLS', 'NORMS',
+           'MODEL_CONFIG_KEYS', 'MODEL_TRAINING_KEYS', 'TASKS', 'SEGMENT_KEYS', 'stage_features', 'ConvNeXtCBAM',
+           'read_state_dict', 'load_backbone_weights', 'hub_reachable', 'list_models', 'param_groups',
+           'freeze_backbone', 'param_counts', 'create_model', 'Deployable', 'SegmentationModel', 'GeM', 'CatAvgMaxPool',
+           'set_head_pool', 'BatchNormLast', 'set_norm', 'model_kwargs', 'model_from_config']
 
 # %% ../nbs/08_models.ipynb #1134bbea
+def stage_features(model:nn.Module, x:torch.Tensor) -> list[torch.Tensor]:
+    "The output of each stage of a (CBAM-)ConvNeXt `model` on `x`, after the stage's CBAM block if it has one: strides 4, 8, 16 and 32."
+    x, out, cbam = model.stem(x), [], getattr(model, "cbam", {})
+    for i, stage in enumerate(model.stages):
+        x = stage(x)
+        if str(i) in cbam: x = cbam[str(i)](x)
+        out.append(x)
+    return out
+
 class ConvNeXtCBAM(nn.Module):
     "A timm ConvNeXt with a `CBAM` block after each stage in `cbam_stages` (0-based)."
     def __init__(self, convnext:nn.Module, cbam_stages=(2, 3), reduction:int=16, kernel_size:int=7):
@@ -31,16 +41,11 @@ class ConvNeXtCBAM(nn.Module):
         n = len(convnext.stages)
         if bad := [i for i in cbam_stages if not 0 <= int(i) < n]: raise ValueError(f"cbam_stages {list(cbam_stages)}: {bad} not in 0..{n-1}")
         self.stem, self.stages, self.norm_pre, self.head = convnext.stem, convnext.stages, convnext.norm_pre, convnext.head
-        self.pretrained_cfg, self.num_classes = convnext.pretrained_cfg, convnext.num_classes
+        self.pretrained_cfg, self.num_classes, self.feature_info = convnext.pretrained_cfg, convnext.num_classes, convnext.feature_info
         chs = [f["num_chs"] for f in convnext.feature_info]
         self.cbam = nn.ModuleDict({str(int(i)): CBAM(chs[int(i)], reduction, kernel_size) for i in sorted(set(cbam_stages))})
 
-    def forward_features(self, x):
-        x = self.stem(x)
-        for i, stage in enumerate(self.stages):
-            x = stage(x)
-            if str(i) in self.cbam: x = self.cbam[str(i)](x)
-        return self.norm_pre(x)
+    def forward_features(self, x): return self.norm_pre(stage_features(self, x)[-1])
 
     def forward_head(self, x, pre_logits:bool=False): return self.head(x, pre_logits=pre_logits)
     def forward(self, x): return self.forward_head(self.forward_features(x))
@@ -145,7 +150,10 @@ def list_models() -> list[str]:
     return MODELS.list()
 
 # %% ../nbs/08_models.ipynb #a180341a
-def _is_new(name:str) -> bool: return name.startswith(("cbam.",) + HEAD_KEYS)
+NEW_PARTS = ("cbam.", *HEAD_KEYS, "decoder.", "segmentation_head.")   # parameters no ImageNet checkpoint has (a segmentation model's under `encoder.`)
+
+def _part(name:str) -> str: return name.removeprefix("encoder.")
+def _is_new(name:str) -> bool: return _part(name).startswith(NEW_PARTS)
 
 def param_groups(model:nn.Module) -> list[list[nn.Parameter]]:
     "fastai splitter: `[backbone parameters, CBAM + classifier parameters]`."
@@ -158,12 +166,12 @@ def freeze_backbone(model:nn.Module, freeze:bool=True) -> nn.Module:
     return model
 
 def param_counts(model:nn.Module) -> dict[str, int]:
-    "Parameter counts for logging: total, trainable, backbone, cbam and head (the new classifier, `head.fc`)."
+    "Parameter counts for logging: total, trainable, backbone, cbam and head (the new classifier `head.fc`, or a segmentation model's decoder and head)."
     named = list(model.named_parameters())
-    cnt = lambda f: sum(p.numel() for n, p in named if f(n, p))
+    cnt = lambda f: sum(p.numel() for n, p in named if f(_part(n), p))
     return {"total": cnt(lambda n, p: True), "trainable": cnt(lambda n, p: p.requires_grad),
             "backbone": cnt(lambda n, p: not _is_new(n)), "cbam": cnt(lambda n, p: n.startswith("cbam.")),
-            "head": cnt(lambda n, p: n.startswith(HEAD_KEYS))}
+            "head": cnt(lambda n, p: n.startswith(NEW_PARTS[1:]))}
 
 # %% ../nbs/08_models.ipynb #dd0c0077
 def create_model(name:str, n_classes:int=len(CLASSES), pretrained:bool=False, weights:str|os.PathLike|None=None,
@@ -186,6 +194,42 @@ class Deployable(nn.Module):
         x = normalize(image)                                                   # data.normalize: the one definition
         if self.channels_last: x = x.contiguous(memory_format=torch.channels_last)
         return torch.sigmoid(self.model(x).float())
+
+# %% ../nbs/08_models.ipynb #5e9a0002
+SEG_DECODERS = {"unet": (256, 128, 64, 32, 16), "fpn": (256, 128)}   # each decoder's smp default widths (model.decoder_channels)
+
+class SegmentationModel(nn.Module):
+    """A (CBAM-)ConvNeXt `encoder` under smp's `decoder` (`unet`: the widths of its five blocks, strides 16 to 1; `fpn`: its pyramid
+    and segmentation widths) and segmentation head: `(B, 3, H, W)` -> mask logits `(B, n_classes, H, W)`."""
+    def __init__(self, encoder:nn.Module, decoder:str="unet", decoder_channels=None, n_classes:int=len(CLASSES)):
+        super().__init__()
+        if decoder not in SEG_DECODERS: raise ValueError(f"model.decoder must be one of {', '.join(SEG_DECODERS)}; got {decoder!r}")
+        widths = tuple(int(c) for c in (decoder_channels or SEG_DECODERS[decoder]))
+        if len(widths) != len(SEG_DECODERS[decoder]):
+            raise ValueError(f"model.decoder_channels: {decoder} takes {len(SEG_DECODERS[decoder])} widths, got {list(widths)}")
+        if decoder == "fpn" and widths[1] % 32: raise ValueError(f"model.decoder_channels: fpn's segmentation width must be a multiple of 32 (its GroupNorm), got {widths[1]}")
+        from segmentation_models_pytorch.base.heads import SegmentationHead
+        encoder.head = nn.Identity()                                     # the classifier: unused here
+        self.encoder, self.kind, self.n_classes = encoder, decoder, n_classes
+        chs = [3, 0, *(f["num_chs"] for f in encoder.feature_info)]      # input, (no) stride 2, strides 4..32: smp's layout
+        if decoder == "unet":
+            from segmentation_models_pytorch.decoders.unet.decoder import UnetDecoder
+            self.decoder = UnetDecoder(chs, widths, n_blocks=len(widths))
+        else:
+            from segmentation_models_pytorch.decoders.fpn.decoder import FPNDecoder
+            self.decoder = FPNDecoder(chs, pyramid_channels=widths[0], segmentation_channels=widths[1])
+        self.segmentation_head = SegmentationHead(widths[-1], n_classes, upsampling=1 if decoder == "unet" else 4)
+
+    def forward(self, x):
+        if x.shape[-2] % 32 or x.shape[-1] % 32: raise ValueError(f"a segmentation model needs H and W multiples of 32, got {tuple(x.shape[-2:])}")
+        feats = stage_features(self.encoder, x)
+        if self.kind == "unet": feats = [x, x.new_empty(x.shape[0], 0, x.shape[2] // 2, x.shape[3] // 2), *feats]
+        return self.segmentation_head(self.decoder(feats))
+
+    def set_grad_checkpointing(self, enable:bool=True): self.encoder.set_grad_checkpointing(enable)
+    def capture_attention(self):
+        "The encoder's CBAM spatial attention, as `ConvNeXtCBAM.capture_attention`."
+        return self.encoder.capture_attention()
 
 # %% ../nbs/08_models.ipynb #f1291e99
 class GeM(nn.Module):
@@ -240,6 +284,8 @@ def set_norm(model:nn.Module, norm:str="layernorm") -> nn.Module:
 MODEL_CONFIG_KEYS = {"pretrained": "pretrained", "weights": "weights", "head_pool": "head_pool", "norm": "norm",
                      "drop_path_rate": "drop_path_rate", "ls_init_value": "ls_init_value"}   # taken by every model
 MODEL_TRAINING_KEYS = ("name", "freeze_backbone_epochs", "init", "init_head")   # `model.*` keys read elsewhere: the registry name, and by `train`
+TASKS = ("classify", "segment")
+SEGMENT_KEYS = ("task", "decoder", "decoder_channels")   # `model.*` keys of the segmentation model around the registry's
 
 def _as_dict(cfg) -> dict:
     "A plain dict of a config group (an OmegaConf `DictConfig` or the dict a `results.json` holds)."
@@ -258,10 +304,18 @@ def model_kwargs(cfg) -> dict:
     return {arg: tuple(cfg[k]) if isinstance(cfg[k], list) else cfg[k] for k, arg in keys.items() if cfg[k] is not None}
 
 def model_from_config(cfg, load_weights:bool=True) -> nn.Module:
-    "The model the `model` config group `cfg` describes; `load_weights=False` builds the architecture only (no hub, no file)."
-    kw = model_kwargs(cfg)
+    """The model the `model` config group `cfg` describes -- a classifier, or with `task: segment` a `SegmentationModel` over it --;
+    `load_weights=False` builds the architecture only (no hub, no file)."""
+    kw, d = model_kwargs(cfg), _as_dict(cfg)
     if not load_weights: kw.update(pretrained=False, weights=None)
-    try: return create_model(_as_dict(cfg)["name"], **kw)
+    task = d.get("task", "classify")                 # records written before segmentation lack the key: all were classifiers
+    if task not in TASKS: raise ConfigError(f"model.task must be one of {', '.join(TASKS)}; got {task!r}")
+    try:
+        model = create_model(d["name"], **kw)
+        if task == "classify": return model
+        seg = SegmentationModel(model, d["decoder"], d["decoder_channels"])
+        seg.weights_report = model.weights_report
+        return seg
     except (ValueError, TypeError) as e:
         if isinstance(e, SeverstalError): raise
         raise ConfigError(f"model: {e}") from None
