@@ -19,7 +19,7 @@ from .rle import rle_decode
 
 # %% auto #0
 __all__ = ['AUGMENTATIONS', 'DEFAULT_AUGMENT', 'AUGMENT_HELP', 'MASK_CHANGING', 'DefectBlackout', 'StripEdge', 'needs_masks',
-           'build_augmentations', 'defect_masks', 'TensorMasks', 'AlbumentationsTransform']
+           'build_augmentations', 'defect_masks', 'TensorMasks', 'AlbumentationsTransform', 'MaskTargets']
 
 # %% ../nbs/05_augment.ipynb #9f2cc28b
 def _rotate(limit:float=5, p:float=0.3):
@@ -201,3 +201,10 @@ class AlbumentationsTransform(ItemTransform):
         if self.targets == "masks": return (PILImage.create(out["image"]), TensorMasks(np.ascontiguousarray(out["mask"].transpose(2, 0, 1))), *rest)
         left = torch.as_tensor(out["mask"].reshape(-1, len(CLASSES)).any(0), dtype=y.dtype)
         return (PILImage.create(out["image"]), y * left, *rest)          # labels only dropped, never added
+
+# %% ../nbs/05_augment.ipynb #5e9a3003
+class MaskTargets(AlbumentationsTransform):
+    """The validation (and test) items of a segmentation model: `(image, masks)` squished to `size`, nothing augmented (fastai `split_idx=1`).
+    A class of its own, since fastai's `DataBlock` keeps one transform per class: a second `AlbumentationsTransform` would replace the training one."""
+    split_idx = 1
+    def __init__(self, masks:Mapping[str, Mapping[int, str]], size=None): super().__init__(A.Compose([]), masks=masks, size=size, targets="masks")

@@ -232,8 +232,9 @@ class ResultsWriter(Callback):
         "Validation images behind the metrics: the predictions a metric accumulated (all ranks' gathered), else None."
         for m in self.learn.metrics:
             if getattr(m, "targs", None): return int(sum(len(t) for t in m.targs))
+            if getattr(m, "counts", None): return int(sum(len(c) for c in m.counts))        # a segmentation run's `MaskScores`
     def _scores(self) -> dict:
-        "Every per-epoch score of a `ValidationScores` metric, if the learner has one."
+        "Every per-epoch score of a `ValidationScores` (or `MaskScores`) metric, if the learner has one."
         src = next((m for m in self.learn.metrics if getattr(m, "scores", None) is not None), None)
         return {} if src is None else {k: _finite(v) for k, v in src.scores.items()}
     def after_epoch(self):
@@ -254,7 +255,7 @@ class ResultsWriter(Callback):
 
 # %% ../nbs/13_callbacks.ipynb #12dd1e8c
 def format_epoch(row:dict, n_epochs:int|None=None) -> str:
-    "One history row as one log line: losses, macro and micro P/R/F1, accuracy, Hamming loss, AUC, each class's P/R/F1/AUC, lr, time."
+    "One history row as one log line: losses, macro and micro P/R/F1, accuracy, Hamming loss, AUC, each class's P/R/F1/AUC (a segmentation run: Dice and IoU), lr, time."
     f = lambda v: "nan" if v is None else f"{v:.4f}"
     g = lambda *ks: " ".join(f"{k.split('_')[0].replace('precision', 'P').replace('recall', 'R').replace('f1', 'F1').replace('auc', 'AUC')} {f(row[k])}"
                              for k in ks if k in row)
@@ -263,6 +264,8 @@ def format_epoch(row:dict, n_epochs:int|None=None) -> str:
         parts += [f"macro {g('precision_macro', 'recall_macro', 'f1_macro', 'auc_macro')}", f"micro {g('precision_micro', 'recall_micro', 'f1_micro')}",
                   f"accuracy {f(row.get('accuracy'))} hamming {f(row.get('hamming_loss'))}"]
         parts += [f"c{c} {g(*[f'{k}_c{c}' for k in ('precision', 'recall', 'f1', 'auc')])}" for c in range(1, 5) if f"f1_c{c}" in row]
+    if "dice" in row:                                                  # a segmentation run: the Kaggle Dice, each class's Dice and IoU
+        parts += [f"Dice {f(row['dice'])}"] + [f"c{c} Dice {f(row[f'dice_c{c}'])} IoU {f(row.get(f'iou_c{c}'))}" for c in range(1, 5) if f"dice_c{c}" in row]
     parts.append("lr " + "/".join(f"{v:.2e}" for v in row.get("lr", [])) + f" {row.get('seconds', 0):.1f} s")
     return " | ".join(parts)
 

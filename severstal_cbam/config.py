@@ -183,7 +183,7 @@ class TrainingConfig:
 class MetricsConfig:
     "`metrics`: how a run is scored."
     threshold: float = setting(0.5, "probability threshold for the metrics during training", gt=0, lt=1)
-    tune_thresholds: bool = setting(True, "after training, pick per-class thresholds maximising validation F1")
+    tune_thresholds: bool = setting(True, "after training, pick per-class thresholds maximising validation F1 (task=segment: a pixel threshold and a minimum mask area maximising validation Dice)")
     tta: str = setting("none", "flip views averaged in the run's evaluation and by severstal_predict (tta=run): none, hflip, vflip, hvflip or several joined by commas")
 
 @dataclass

@@ -16,7 +16,7 @@ from fastai.vision.all import (ColReader, DataBlock, DataLoaders, ImageBlock, In
 from fastai.callback.data import WeightedDL
 from PIL import Image
 
-from .augment import AlbumentationsTransform, build_augmentations, needs_masks
+from .augment import AlbumentationsTransform, MaskTargets, build_augmentations, needs_masks
 from .core import CLASSES, CLASS_COLS, ConfigError, DataError
 from .labels import read_labels, to_rgb8
 
@@ -105,8 +105,7 @@ def severstal_datablock(n_train:int, n_valid:int, augment:Mapping|None=None,
 def _segment_datablock(n_train, n_valid, aug, masks, image_size, decoder) -> DataBlock:
     "`severstal_datablock` of a segmentation model: `(image, TensorMasks)` items, the training ones through `aug`, every split's at `image_size`."
     if masks is None: raise ValueError("a segmentation DataBlock needs the masks (image name -> {class: RLE}; {} for an all-clean set)")
-    tfms = [AlbumentationsTransform(aug, masks=masks, size=image_size, targets="masks"),                      # training
-            AlbumentationsTransform(build_augmentations({}), masks=masks, size=image_size, targets="masks", split_idx=1)]   # validation, test
+    tfms = [AlbumentationsTransform(aug, masks=masks, size=image_size, targets="masks"), MaskTargets(masks, size=image_size)]   # training; validation, test
     return DataBlock(blocks=(ImageBlock(image_type(decoder)), TransformBlock()), get_x=ColReader("path"), get_y=ColReader("ImageId"),
                      splitter=IndexSplitter(list(range(n_train, n_train + n_valid))), item_tfms=tfms,
                      batch_tfms=[Normalize.from_stats(*imagenet_stats)])

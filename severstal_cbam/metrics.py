@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import partial
 
-import numpy as np
+import numpy as np, torch
 from fastai.learner import Metric
 from fastai.metrics import AccumMetric, ActivationType
 from sklearn.metrics import roc_auc_score
@@ -123,10 +123,15 @@ class ScoreView(Metric):
 MASK_SCORE_NAMES = ("dice", *[f"{k}_c{c}" for c in CLASSES for k in ("dice", "iou")])
 
 def mask_pair_counts(pred, true) -> np.ndarray:
-    "`(n_images, n_classes, 3)` int64: the intersection, the predicted area and the true area of each pair of binary masks `(n, classes, H, W)`."
-    pred, true = (np.asarray(m).astype(bool) for m in (pred, true))
-    if pred.shape != true.shape or pred.ndim != 4: raise ValueError(f"predicted {pred.shape} and true masks {true.shape} must both be (n_images, n_classes, H, W)")
-    return np.stack([(pred & true).sum((2, 3)), pred.sum((2, 3)), true.sum((2, 3))], -1).astype(np.int64)
+    """`(n_images, n_classes, 3)` int64: the intersection, the predicted area and the true area of each pair of binary masks `(n, classes, H, W)`
+    (NumPy arrays, or tensors: counted on their device)."""
+    tensor = isinstance(pred, torch.Tensor)
+    if tensor: pred, true = pred.bool(), torch.as_tensor(true).to(pred.device).bool()
+    else: pred, true = (np.asarray(m).astype(bool) for m in (pred, true))
+    if pred.shape != true.shape or pred.ndim != 4:
+        raise ValueError(f"predicted {tuple(pred.shape)} and true masks {tuple(true.shape)} must both be (n_images, n_classes, H, W)")
+    out = [(pred & true).sum((2, 3)), pred.sum((2, 3)), true.sum((2, 3))]
+    return (torch.stack(out, -1).cpu().numpy() if tensor else np.stack(out, -1)).astype(np.int64)
 
 def _pair_scores(counts:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     "Dice and IoU of each pair from `mask_pair_counts`; 1 where both masks are empty."
@@ -159,9 +164,8 @@ class MaskScores(Metric):
         self.reset()
     def reset(self): self.counts, self._scores = [], None
     def accumulate(self, learn):
-        import torch
-        pred = torch.sigmoid(learn.pred.float()) >= self.threshold
-        self.counts.append(mask_pair_counts(pred.cpu().numpy(), learn.y.cpu().numpy()))
+        c = mask_pair_counts(torch.sigmoid(learn.pred.float()) >= self.threshold, learn.y.as_subclass(torch.Tensor))
+        self.counts.append(learn.to_detach(torch.from_numpy(c).to(learn.pred.device)).numpy())   # every rank's images (fastai's DistributedTrainer gathers)
     @property
     def scores(self) -> dict[str, float]|None:
         if self._scores is None and self.counts: self._scores = mask_epoch_scores(np.concatenate(self.counts))

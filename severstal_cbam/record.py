@@ -103,7 +103,8 @@ class RunRecord(_Ends):
     history: list[dict]             # one row per finished epoch: losses, metrics, lr, seconds
     epochs_completed: int
     best: Best|None
-    thresholds: Thresholds|None
+    thresholds: Thresholds|None     # a segmentation run's: per-class pixel thresholds
+    min_area: list[int]|None        # a segmentation run's per-class minimum mask areas (full-size pixels), tuned with the thresholds
     valid: SplitScores|None
     test: SplitScores|None
     timing: dict
@@ -157,6 +158,7 @@ def migrate_record(rec:dict, source:str="record") -> dict:
     if v == 1:
         for key, default in (("precision", "fp32"), ("channels_last", False), ("resumed", []), ("weights", None)): rec.setdefault(key, default)
     rec.setdefault("valid", None); rec.setdefault("epochs_completed", len(rec.get("history") or []))
+    rec.setdefault("min_area", None)                                   # records of classifiers before segmentation
     return rec
 
 def read_record(run:str|os.PathLike|dict) -> RunRecord:
@@ -256,7 +258,7 @@ def init_from(model:nn.Module, spec:str|os.PathLike, head:str="keep") -> dict:
 
 # %% ../nbs/11_record.ipynb #f97dfd96
 def plot_learning_curves(record:RunRecord, title:str|None=None):
-    "Train/valid loss, validation ROC AUC and F1 at the threshold (macro and per class) against training minutes, from a run's record."
+    "Train/valid loss and the validation scores (a classifier's ROC AUC and F1 at the threshold, a segmentation model's Dice and IoU; per class and overall) against training minutes."
     from matplotlib.figure import Figure
     hist = pd.DataFrame(record["history"])
     if hist.empty: raise CheckpointError("the run has no finished epoch yet")
@@ -265,10 +267,12 @@ def plot_learning_curves(record:RunRecord, title:str|None=None):
     axs = fig.subplots(1, 3)
     axs[0].plot(minutes, hist.train_loss, "o-", label="train"); axs[0].plot(minutes, hist.valid_loss, "o-", label="valid")
     axs[0].set(xlabel="minutes of training", ylabel="loss", title="loss"); axs[0].legend()
-    for ax, key, name in ((axs[1], "auc", "validation ROC AUC"), (axs[2], "f1", "validation F1 @ threshold")):
+    panels = (("dice", "dice", "validation Dice (Kaggle)"), ("iou", None, "validation IoU")) if "dice" in hist else \
+             (("auc", "auc_macro", "validation ROC AUC"), ("f1", "f1_macro", "validation F1 @ threshold"))
+    for ax, (key, overall, name) in zip(axs[1:], panels):
         for c in CLASSES:
             if f"{key}_c{c}" in hist: ax.plot(minutes, hist[f"{key}_c{c}"], ".--", alpha=.7, label=f"class {c}")
-        if f"{key}_macro" in hist: ax.plot(minutes, hist[f"{key}_macro"], "ko-", label="macro")
+        if overall in hist: ax.plot(minutes, hist[overall], "ko-", label="mean over pairs" if key == "dice" else "macro")
         ax.set(xlabel="minutes of training", title=name, ylim=(-0.02, 1.02)); ax.legend(fontsize=8)
     if title: fig.suptitle(title)
     fig.tight_layout()

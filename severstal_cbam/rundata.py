@@ -112,8 +112,9 @@ def _extra_rows(data:DictConfig, labels:pd.DataFrame, held:dict[str, str], main:
                         "training on them would score the run on images it has seen")
     return with_paths(rows, images_dir), read_annotations(p/data.csv)
 
-def prepare_data(d:DictConfig, augment:DictConfig, run:Run) -> RunData:
-    "Stage 3: the data set of the `data` group (rank 0 generates and validates it first), its stratified split (written to `split.csv`) and the DataLoaders with the `augment` group's training augmentations."
+def prepare_data(d:DictConfig, augment:DictConfig, run:Run, task:str="classify") -> RunData:
+    """Stage 3: the data set of the `data` group (rank 0 generates and validates it first), its stratified split (written to `split.csv`) and the
+    DataLoaders with the `augment` group's training augmentations; `task` (`model.task`): labels or, for `segment`, masks as the targets."""
     path, synthetic, skipped = broadcast_object(main_first(lambda: _checked_data(d, run.main)))   # rank 0's findings hold everywhere
     labels, images_dir = load_dataset(path, d.csv, d.images)
     if skipped:
@@ -140,5 +141,5 @@ def prepare_data(d:DictConfig, augment:DictConfig, run:Run) -> RunData:
     dls = build_dataloaders(labels, images_dir, splits, bs=d.batch_size, **loader, augment=OmegaConf.to_container(augment),
                             device=run.device, image_size=None if d.image_size is None else tuple(d.image_size),
                             seed=run.seed + rank_distrib(),         # augmentation streams: reproducible, different per rank
-                            annotations=ann, extra=extra, train_crop=d.train_crop, crop_keeps_defect=d.crop_keeps_defect, sampler=d.sampler)
+                            annotations=ann, extra=extra, train_crop=d.train_crop, crop_keeps_defect=d.crop_keeps_defect, sampler=d.sampler, task=task)
     return RunData(path, synthetic, labels, images_dir, y, splits, dls, loader, skipped, extra)

@@ -24,24 +24,23 @@ from omegaconf import DictConfig, OmegaConf
 from .callbacks import (AutocastPrecision, BestCheckpoint, DivergenceStop, EarlyStopping, ResultsWriter,
                                       ResumeCheckpoint, SkippedEpochs, StopOnSignal, TensorBoardLog, WeightEMA, mix_callback, warmup_cosine)
 from .config import CONF_DIR, OPTIMIZERS, ConfigError, load_config, train_help, validate_config
-from .core import CLASSES, CLASS_COLS, SeverstalError, atomic_write, run_command, seed_everything
-from .data import parse_tta, test_dataloader
+from .core import CLASS_COLS, SeverstalError, atomic_write, run_command, seed_everything
 from .distributed import DataParallelTrainer, alone, is_main_process, main_first
 from .labels import class_counts
 from .losses import loss_from_config
-from .metrics import ValidationScores, multilabel_metrics, tune_thresholds
+from .metrics import MaskScores, ValidationScores
 from .models import model_from_config, param_counts, param_groups
 from .record import (RECORD_VERSION, Best, RunRecord, environment, init_from, load_checkpoint, read_record, save_learning_curves,
                                    write_json, write_record)
 from .run import Run, _hydra_run_dir, log_start, run_log, start_run
 from .rundata import RunData, prepare_data
+from .scoring import headline, score_labels, score_masks, test_summary
 
 log = logging.getLogger("severstal_cbam")
 
 # %% auto #0
 __all__ = ['log', 'nesterov_step', 'NesterovSGD', 'optimizer_from_config', 'group_lrs', 'describe_params', 'build_model',
-           'build_learner', 'open_record', 'fit_phases', 'find_lr', 'FlipView', 'evaluate', 'train', 'metrics_table',
-           'main']
+           'build_learner', 'open_record', 'fit_phases', 'find_lr', 'evaluate', 'train', 'main']
 
 # %% ../nbs/14_train.ipynb #6a26af49
 def _callbacks(t:DictConfig, batch_size:int, precision:str, channels_last:bool, resume:dict|None=None) -> list[Callback]:
@@ -87,21 +86,13 @@ def _fit(learn, t, n_epoch, start_epoch, cbs, lr):
         sched = ParamScheduler({"lr": warmup_cosine(lr, t.warmup_pct)})
         learn.fit(n_epoch, wd=t.weight_decay, cbs=[sched, *cbs], start_epoch=start_epoch)
 
-# %% ../nbs/14_train.ipynb #5f1e0a02
-def _pred_table(rows:pd.DataFrame, probs:np.ndarray, split:str) -> pd.DataFrame:
-    "`ImageId`, `split`, the probabilities `prob_c1..prob_c4` and the true `class_1..class_4` of `rows`."
-    df = pd.DataFrame({"ImageId": rows["ImageId"].to_numpy(), "split": split})
-    for i, c in enumerate(CLASSES): df[f"prob_c{c}"] = probs[:, i]
-    for col in CLASS_COLS: df[col] = rows[col].to_numpy()
-    return df
-
 # %% ../nbs/14_train.ipynb #4efe9e3d
 def _human(n:int) -> str: return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e3 else str(n)
 
-def describe_params(counts:dict) -> str:
-    "One line of `models.param_counts`: total, trainable, and the CBAM and classifier shares."
+def describe_params(counts:dict, head:str="classifier") -> str:
+    "One line of `models.param_counts`: total, trainable, and the CBAM and `head` (the classifier, or a segmentation model's decoder) shares."
     share = lambda k: f"{_human(counts[k])} ({100 * counts[k] / max(1, counts['total']):.2f}%)"
-    return f"parameters: {_human(counts['total'])} total, {_human(counts['trainable'])} trainable; CBAM {share('cbam')}, classifier {share('head')}"
+    return f"parameters: {_human(counts['total'])} total, {_human(counts['trainable'])} trainable; CBAM {share('cbam')}, {head} {share('head')}"
 
 def build_model(m:DictConfig, t:DictConfig, run:Run) -> nn.Module:
     """Stage 2: the model of the `model` group `m` (ImageNet weights from the hub -- rank 0 downloads first -- `model.weights`, or another
@@ -114,7 +105,7 @@ def build_model(m:DictConfig, t:DictConfig, run:Run) -> nn.Module:
     if t.grad_checkpointing: model.set_grad_checkpointing(True)
     if t.compile: model.compile()
     if run.main:
-        log.info(describe_params(param_counts(model)))
+        log.info(describe_params(param_counts(model), "decoder + head" if m.task == "segment" else "classifier"))
         if model.weights_report: log.info(f"weights from {model.weights_report['file']}: {model.weights_report['loaded']} tensors loaded, "
                                           f"{len(model.weights_report['new'])} new")
     return model
@@ -123,8 +114,10 @@ def build_learner(cfg:DictConfig, run:Run, data:RunData, model:nn.Module) -> Lea
     "Stage 4: the loss from its config group and a fastai `Learner` with the run's precision, layout, callbacks and per-epoch scores."
     thr = cfg.metrics.threshold
     loss = loss_from_config(cfg.loss, y_train=data.y[data.splits[0]], threshold=thr)    # dynamic alpha: the training split's frequencies
-    scores = ValidationScores(thr, "f1_macro")                       # every per-epoch score from one pass; these columns shown
-    shown = [scores, scores.view("auc_macro")] + ([scores.view(cfg.training.monitor)] if cfg.training.monitor not in ("f1_macro", "auc_macro", "valid_loss") else [])
+    seg, mon = cfg.model.task == "segment", cfg.training.monitor
+    scores = MaskScores(thr, "dice") if seg else ValidationScores(thr, "f1_macro")   # every per-epoch score from one pass; these columns shown
+    first = ["dice"] if seg else ["f1_macro", "auc_macro"]
+    shown = [scores, *[scores.view(n) for n in first[1:]]] + ([scores.view(mon)] if mon not in (*first, "valid_loss") else [])
     learn = Learner(data.dls, model, loss_func=loss, opt_func=optimizer_from_config(cfg.training), wd=cfg.training.weight_decay,
                     splitter=param_groups, metrics=shown, path=run.path, model_dir="checkpoints", train_bn=False,
                     cbs=_callbacks(cfg.training, cfg.data.batch_size, run.precision, run.channels_last, run.resume))
@@ -154,7 +147,7 @@ def open_record(cfg:DictConfig, run:Run, data:RunData, learn:Learner) -> RunReco
             "class_frequencies": dict(zip(CLASS_COLS, y_train.mean(0).round(6).tolist())),
             "alpha": loss.alpha.tolist() if getattr(loss, "alpha", None) is not None else None,
             "params": param_counts(learn.model), "weights": learn.model.weights_report,
-            "history": [], "epochs_completed": 0, "best": None, "thresholds": None, "valid": None, "test": None, "resumed": [],
+            "history": [], "epochs_completed": 0, "best": None, "thresholds": None, "min_area": None, "valid": None, "test": None, "resumed": [],
             "timing": {"started": datetime.now().isoformat(timespec="seconds")}}
     record["status"] = "running"
     if run.resume:
@@ -232,34 +225,13 @@ def find_lr(run:Run, learn:Learner) -> dict:
     return out
 
 # %% ../nbs/14_train.ipynb #5a87cab6b
-class FlipView(Callback):
-    "Show the model each batch flipped along `dims` (one view of test-time augmentation; dims 2 and 3 are height and width)."
-    def __init__(self, dims:tuple[int, ...]): self.dims = dims
-    def before_batch(self): self.learn.xb = tuple(x.flip(self.dims) for x in self.xb)
-
-def _probs(learn:Learner, dl, tta="none") -> tuple[np.ndarray, np.ndarray]:
-    """`(probabilities, targets)` of `dl` as float32 arrays, predicted by this process alone, with the run's precision callbacks;
-    the probabilities averaged over the `tta` views (`metrics.tta`), as `inference.predict` averages them."""
-    def one(dims):
-        with alone(), learn.added_cbs([FlipView(dims)] if dims else []): return [o.float().numpy() for o in learn.get_preds(dl=dl)[:2]]
-    views = [one(d) for d in parse_tta(tta)]
-    return np.mean([p for p, _ in views], 0).astype(np.float32), views[0][1]
-
 def evaluate(cfg:DictConfig, run:Run, data:RunData, learn:Learner, record:RunRecord) -> None:
-    "Stage 6 (rank 0): save the last weights (the averaged ones with weight EMA), reload the best, tune thresholds on valid, score test, write the predictions and the curves."
+    """Stage 6 (rank 0): save the last weights (the averaged ones with weight EMA), reload the best, score valid and test (`scoring`:
+    a classifier's thresholds, a segmentation model's post-processing tuned on valid), write the predictions and the curves."""
     if (ema := getattr(learn, "weight_ema", None)) is not None and ema.ema is not None: ema.apply()
     with atomic_write(run.path/"model_final.pt", "wb") as f: torch.save({k: v.detach().cpu() for k, v in learn.model.state_dict().items()}, f)
     if record["best"]["checkpoint"]: learn.model.load_state_dict(load_checkpoint(run.path/record["best"]["checkpoint"])["model"])
-    thr, tta = cfg.metrics.threshold, cfg.metrics.tta
-    vp, vy = _probs(learn, data.dls.valid, tta)
-    preds = [_pred_table(data.labels.iloc[data.splits[1]], vp, "valid")]
-    thresholds = tune_thresholds(vy, vp, default=thr) if cfg.metrics.tune_thresholds else np.full(len(CLASSES), thr)
-    record["thresholds"] = {"default": thr, "tuned": thresholds.tolist() if cfg.metrics.tune_thresholds else None}
-    record["valid"] = {"threshold": multilabel_metrics(vy, vp, thr), "tuned": multilabel_metrics(vy, vp, thresholds)}
-    if len(data.dls.test):
-        tp, ty = _probs(learn, test_dataloader(data.dls), tta)
-        record["test"] = {"threshold": multilabel_metrics(ty, tp, thr), "tuned": multilabel_metrics(ty, tp, thresholds)}
-        preds.append(_pred_table(data.dls.test, tp, "test"))
+    preds = (score_masks if cfg.model.task == "segment" else score_labels)(cfg.metrics, data, learn, record)
     with atomic_write(run.path/"predictions.csv") as f: pd.concat(preds).to_csv(f, index=False, float_format="%.7g")
     save_learning_curves(record, run.path/"learning_curves.png")
 
@@ -311,16 +283,15 @@ def _best_text(record:RunRecord) -> str:
 def _outcome(record:RunRecord) -> str:
     "The last log line of a run: status, time, best epoch, test macro F1 and AUC (tuned thresholds), where the record is."
     test = record["test"] and record["test"]["tuned"]
-    auc = None if not test else test["macro"]["roc_auc"]
     return (f"{record['status']} in {record['timing']['total_seconds'] / 60:.1f} min; {_best_text(record)}"
-            + (f"; test macro F1 {test['macro']['f1']:.4f}, ROC AUC {'n/a' if auc is None else f'{auc:.4f}'}" if test else "")
+            + (f"; test {headline(test)}" if test else "")
             + f"; record {Path(record['experiment_dir'])/'results.json'}")
 
 def _train_stages(cfg:DictConfig, run:Run, t_start:float) -> RunRecord|dict:
     "`train` after the run folder and its log are open: model, data, learner, record, fit, evaluation, the final status."
     model = build_model(cfg.model, cfg.training, run)     # model_from_config: hub or file weights, resumed weights; parameter counts
     StopOnSignal.check()                                   # a signal (Ctrl-C, kill) is acted on between stages and batches, never inside a write
-    data = prepare_data(cfg.data, cfg.augment, run)       # validate, split (split.csv), DataLoaders
+    data = prepare_data(cfg.data, cfg.augment, run, cfg.model.task)   # validate, split (split.csv), DataLoaders
     StopOnSignal.check()
     learn = build_learner(cfg, run, data, model)           # loss_from_config, Learner + callbacks
     if cfg.training.lr_find: return find_lr(run, learn)   # the finder's plot and suggestion; nothing trained, no record
@@ -340,30 +311,11 @@ def _train_stages(cfg:DictConfig, run:Run, t_start:float) -> RunRecord|dict:
     return record
 
 # %% ../nbs/14_train.ipynb #ffb01833
-def metrics_table(m:dict, thresholds=None) -> pd.DataFrame:
-    "One row per class, then `macro` (and `any defect`): support, precision, recall, F1, ROC AUC (and threshold) from `multilabel_metrics`."
-    rows = {f"class {c}": {k: v[k] for k in ("support", "precision", "recall", "f1", "roc_auc")} for c, v in m["per_class"].items()}
-    rows["macro"] = {"support": sum(v["support"] for v in m["per_class"].values()), **{k: m["macro"].get(k) for k in ("precision", "recall", "f1", "roc_auc")}}
-    rows["any defect"] = {"support": None, **m["any_defect"], "roc_auc": None}
-    df = pd.DataFrame(rows).T.astype(float)
-    df["support"] = df["support"].astype("Int64")
-    if thresholds is not None: df["threshold"] = [*np.asarray(thresholds, dtype=float).round(3).tolist(), None, None]
-    return df
-
 def _summary(record:dict) -> str:
     if record["status"] == "lr_find":
         return (f"lr_find: suggested training.lr={record['suggestion']:.2e} (fastai's valley)\n"
                 f"plot: {Path(record['experiment_dir'])/'lr_find.png'}; nothing was trained")
-    lines = [f"status: {record['status']}; {_best_text(record)}"]
-    if record["test"]:
-        n, thr = record["test"]["tuned"]["n_images"], record["thresholds"]
-        tuned = thr["tuned"] is not None
-        how = "thresholds tuned on the validation split" if tuned else f"threshold {thr['default']}"
-        table = metrics_table(record["test"]["tuned"], thr["tuned"] if tuned else [thr["default"]] * len(CLASSES))
-        macro = record["test"]["tuned"]["macro"]
-        auc = "n/a" if macro["roc_auc"] is None else f"{macro['roc_auc']:.3f}"
-        lines += [f"test split, {n} images, {how}: macro F1 {macro['f1']:.3f}, macro ROC AUC {auc}",
-                  table.to_string(float_format=lambda v: f"{v:.3f}", na_rep="")]
+    lines = [f"status: {record['status']}; {_best_text(record)}"] + (test_summary(record) if record["test"] else [])
     t = record["timing"]
     if "total_seconds" in t: lines.append(f"wall time {t['total_seconds'] / 60:.1f} min (training {t.get('fit_seconds', 0) / 60:.1f} min)")
     lines.append(f"results: {Path(record['experiment_dir'])/'results.json'}")
