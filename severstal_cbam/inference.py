@@ -135,6 +135,9 @@ def run_tta(exp:Experiment|Ensemble|OnnxModel, tta:str|Sequence[str]="run") -> s
 def predict(exp:Experiment|Ensemble|OnnxModel, images, bs:int=8, tta="run", num_workers:int=0, device:str|torch.device|None=None,
             precision:str="run", expected:tuple[int,int]|None=SHAPE, progress:bool=True) -> pd.DataFrame:
     "Predict `images` (folder, file or paths): one row per image with `prob_c1..4`, 0/1 `class_1..4`, `classes` and `error`."
+    if isinstance(exp, Experiment) and exp.config["model"].get("task") == "segment":
+        raise ConfigError(f"{exp.path}: a segmentation run (model.task=segment); predicting its masks is not built yet: its validation "
+                          "and test scores are in results.json, its per-image scores in predictions.csv")
     if isinstance(exp, Ensemble):                                           # each member with its own views, for tta="run"
         return _predict_ensemble(exp, images, bs=bs, tta=tta, num_workers=num_workers, device=device, precision=precision, expected=expected, progress=progress)
     paths, tta = image_paths(images), run_tta(exp, tta)
