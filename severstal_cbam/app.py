@@ -23,6 +23,7 @@ from .labels import read_annotations, read_labels
 from .losses import list_losses
 from .record import plot_learning_curves, read_record
 from .rle import SHAPE
+from .scoring import headline
 from .config import OPTIMIZERS, SCHEDULES, schema_help
 from .launch import (IMAGE_SIZES, is_inside, RECIPES, AppRoots, RunLauncher, augment_choices, check_launch, form_overrides,
                                    form_values, model_choices, recipe_config, train_command)
@@ -35,29 +36,30 @@ __all__ = ['THEME_FONTS', 'LOOPBACK', 'run_status', 'list_runs', 'run_groups', '
 def _fmt(v, digits:int=3) -> str: return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 def run_status(run:str|os.PathLike|dict) -> str:
-    "One markdown line: a run's status, epochs done of planned, last losses, its best epoch and, once evaluated, test macro F1 and ROC AUC."
+    "One markdown line: a run's status, epochs done of planned, last losses, its best epoch and, once evaluated, test macro F1 and ROC AUC (or Kaggle Dice)."
     rec = read_record(run)
     hist = rec["history"]
     parts = [f"**{rec['status']}**", f"epoch {len(hist)}/{rec['config']['training']['num_epochs']}"]
     if hist: parts.append(f"train loss {_fmt(hist[-1].get('train_loss'), 4)}, valid loss {_fmt(hist[-1].get('valid_loss'), 4)}")
     if best := rec["best"]: parts.append(f"best {best['monitor']} {_fmt(best['value'])} (epoch {best['epoch']})")
-    if test := rec["test"]: parts.append(f"test macro F1 {_fmt(test['tuned']['macro']['f1'])}, ROC AUC {_fmt(test['tuned']['macro']['roc_auc'])}")
+    if test := rec["test"]: parts.append(f"test {headline(test['tuned'])}")         # a classifier's macro F1 and AUC, a segmentation model's Kaggle Dice
     if err := rec.get("error"): parts.append(f"error: {err}")                    # a key only a failed run has
     return " · ".join(parts)
 
 def list_runs(root:str|os.PathLike) -> pd.DataFrame:
-    "One row per run below `root` (newest first): status, model, loss, epochs, best monitor value, test macro F1 and ROC AUC; a broken record says so."
+    "One row per run below `root` (newest first): status, model, loss, epochs, best monitor value, test macro F1 and ROC AUC (a segmentation run: Kaggle Dice); a broken record says so."
     root, rows = Path(root), []
     for p in sorted(Path(root).rglob("results.json"), reverse=True):
         name = str(p.parent.relative_to(root))
         try: rec = read_record(p)
         except SeverstalError as e: rows.append({"run": name, "status": f"unreadable: {str(e).removeprefix(f'{p}: ')}"}); continue
-        cfg, best, macro = rec["config"], rec["best"], rec["test"] and rec["test"]["tuned"]["macro"]
+        cfg, best, test = rec["config"], rec["best"], rec["test"] and rec["test"]["tuned"]
+        macro = test and test.get("macro")                                    # a classifier's; a segmentation run's test has its `dice`
         rows.append({"run": name, "status": rec["status"], "model": cfg["model"]["name"], "loss": cfg["loss"]["type"],
                      "epochs": f"{len(rec['history'])}/{cfg['training']['num_epochs']}",
                      "best": f"{best['monitor']} {_fmt(best['value'])}" if best else "-",
-                     "test_f1": macro and macro["f1"], "test_auc": macro and macro["roc_auc"]})
-    return pd.DataFrame(rows, columns=["run", "status", "model", "loss", "epochs", "best", "test_f1", "test_auc"])
+                     "test_f1": macro and macro["f1"], "test_auc": macro and macro["roc_auc"], "test_dice": test and test.get("dice")})
+    return pd.DataFrame(rows, columns=["run", "status", "model", "loss", "epochs", "best", "test_f1", "test_auc", "test_dice"])
 
 def run_groups(root:str|os.PathLike) -> list[str]:
     "Folders below `root` (relative names) that are not runs themselves but hold runs: multiruns, searches, ablations."

@@ -151,6 +151,8 @@ IGNORED_KEYS = ("output_dir", "training.resume", "data.cache_dir")
 def _scores(rec:RunRecord, split:str="test", which:str="tuned") -> dict:
     "A run's `split` scores (`which` thresholds) as one table row: macro F1 and ROC AUC, each class's; empty (None) before its evaluation."
     m = rec[split][which] if rec[split] else None
+    if m is not None and "dice" in m:                   # a segmentation run: the Kaggle Dice and each class's
+        return {"dice": m["dice"], **{f"dice_c{c}": m["per_class"][str(c)]["dice"] for c in CLASSES}}
     row = {"macro_f1": m and m["macro"]["f1"], "macro_auc": m and m["macro"]["roc_auc"]}
     for key, name in (("f1", "f1"), ("roc_auc", "auc")):
         for c in CLASSES: row[f"{name}_c{c}"] = m and m["per_class"][str(c)][key]
