@@ -378,7 +378,7 @@ def train_help() -> str:
     return (f"usage: severstal_train [key=value ...] [--config-name {named}] [-m key=a,b ...]\n"
             "Train and evaluate one run (or, with -m, one per combination), leaving an experiment folder.\n\n"
             f"presets: experiment=<{presets}>; named configs: --config-name <{named}> (quickstart: the synthetic set; "
-            "realsteel: a Kaggle-format data.path)\n"
+            "quickstart_segment: its masks, a segmentation model; realsteel: a Kaggle-format data.path)\n"
             f"searches (Optuna, with -m): hparams_search=<{', '.join(sorted(p.stem for p in (CONF_DIR/'hparams_search').glob('*.yaml')))}>\n"
             "Hydra's own options (multirun, shell completion, ...): severstal_train --hydra-help\n\n"
             "options (key: default  # meaning), from the schema severstal_cbam.config.TrainConfig:\n" + schema_text() + "\n")
