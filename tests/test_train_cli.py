@@ -43,7 +43,7 @@ def test_resume_continues_in_the_same_folder_at_the_right_epoch(tmp_path):
 
 @pytest.mark.parametrize("override,message", [
     ("model.name=convnext_huge_cbam", "Known models: convnext_atto"),
-    ("loss.type=dice", "Known losses: bce, focal_loss"),
+    ("loss.type=dice", "Known losses: bce, bce_dice, focal_dice, focal_loss"),
     ("data.path=/does/not/exist", "data.path: folder not found: /does/not/exist"),
     ("training.schedule=step", "training.schedule: Invalid value 'step', expected one of [one_cycle, warmup_cosine]"),
 ])
