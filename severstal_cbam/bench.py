@@ -14,6 +14,7 @@ from torch import nn
 
 from .callbacks import cpu_has_bf16
 from .core import CLASSES, ConfigError, option, parse_args, run_command, seed_everything
+from .depthwise import fast_depthwise
 from .inference import _autocast
 from .measure import TRAIN_FLOPS_PER_FORWARD, PeakMemory, Setting, sync_device, count_flops, matmul_peak, resolve_setting
 
@@ -21,13 +22,18 @@ _all_ = ["PeakMemory", "Setting", "count_flops", "matmul_peak", "resolve_setting
 from .record import write_json
 
 # %% auto #0
-__all__ = ['GOALS', 'bench_model', 'plain_loop', 'bench_models', 'bench_decode', 'bench_data', 'bench_epoch', 'bench_deploy',
-           'headline', 'goal_met', 'run_bench', 'profile_step', 'format_table', 'BenchArgs', 'main', 'PeakMemory',
-           'Setting', 'count_flops', 'matmul_peak', 'resolve_setting']
+__all__ = ['TIMM_PREFIX', 'GOALS', 'bench_model', 'plain_loop', 'bench_models', 'bench_decode', 'bench_data', 'bench_epoch',
+           'bench_deploy', 'headline', 'goal_met', 'run_bench', 'bench_depthwise', 'profile_step', 'format_table',
+           'BenchArgs', 'main', 'PeakMemory', 'Setting', 'count_flops', 'matmul_peak', 'resolve_setting']
 
 # %% ../nbs/17_bench.ipynb #dd288db6
+TIMM_PREFIX = "timm:"   # `timm:convnext_tiny`: timm's own model, untouched -- the reference the speed goals are stated against
+
 def bench_model(name:str) -> nn.Module:
-    "Model `name` as `severstal_train model.name=<name>` builds it: the default config's `model` group, through `models.model_from_config`."
+    "Model `name` as `severstal_train model.name=<name>` builds it (the default config's `model` group, `models.model_from_config`); `timm:<arch>`: timm's own."
+    if name.startswith(TIMM_PREFIX):
+        import timm
+        return timm.create_model(name.removeprefix(TIMM_PREFIX), num_classes=len(CLASSES))
     from severstal_cbam.models import model_from_config
     from severstal_cbam.config import load_config
     return model_from_config(load_config([f"model.name={name}"]).model)
@@ -38,6 +44,7 @@ class _Case:
         seed_everything(0)
         self.model_name, self.setting, self.bs, self.device = model_name, setting, bs, device
         m = bench_model(model_name).to(device)
+        if not setting.fast_depthwise: fast_depthwise(m, False)                   # PyTorch's depthwise backward: the "before"
         if setting.grad_checkpointing: m.set_grad_checkpointing(True)
         fmt = torch.channels_last if setting.channels_last else torch.contiguous_format
         self.model = m.to(memory_format=fmt)
@@ -83,9 +90,10 @@ def _stats(times:list[float], bs:int) -> dict:
     return {"min_s": min(times), "median_s": statistics.median(times), "img_s": bs / min(times), "img_s_median": bs / statistics.median(times)}
 
 def bench_models(models:list[str], settings:list[str], bs:int=2, size:tuple[int,int]=(256, 1600), repeats:int=3,
-                 device:str|torch.device="cpu", memory:bool=True, reference:bool=True) -> list[dict]:
+                 device:str|torch.device="cpu", memory:bool=True, reference:bool=True, timm_model:str|None=None) -> list[dict]:
     """Per (model, setting): train and inference images/s (min and median over interleaved repeats), FLOPs, FLOP/s, peak memory;
-    with `reference`, a last row for `plain_loop` on the first model (setting `plain loop`), timed in the same training rounds."""
+    with `reference`, a last row for `plain_loop` on the first model (setting `plain loop`), timed in the same training rounds;
+    with `timm_model` (`timm:<arch>`), a row for it trained in fp32 eager in those rounds (asked as `timm fp32`)."""
     device = torch.device(device)
     resolved = {s: resolve_setting(s, device) for s in settings}
     cases = {(m, s): _Case(m, s, bs, size, device) for m in models for s in dict.fromkeys(resolved.values())}
@@ -103,10 +111,13 @@ def bench_models(models:list[str], settings:list[str], bs:int=2, size:tuple[int,
             rows[(m, s)]["peak_train_mem_mib"] = round(pm.peak / 2**20, 1)
     plain = plain_loop(models[0], bs, size, device) if reference else None
     if plain: plain()                                                            # its warm-up
-    ref = []
+    tm = _Case(timm_model, Setting(), bs, size, device) if timm_model else None
+    if tm: tm.train_step()
+    ref, tm_times = [], []
     for _ in range(repeats):                                                     # interleaved: every case once per round
         for k, c in cases.items(): rows[k]["train"].append(c.train_step())
         if plain: ref.append(plain())
+        if tm: tm_times.append(tm.train_step())
     for _ in range(repeats):                                                     # then inference, in rounds of its own
         for k, c in cases.items(): rows[k]["infer"].append(c.infer_step())
     out = []
@@ -120,6 +131,8 @@ def bench_models(models:list[str], settings:list[str], bs:int=2, size:tuple[int,
             if Setting(**{f: r[f] for f in Setting.__dataclass_fields__}) == s: r.setdefault("asked_as", []).append(s_name)
     if ref: out.append({"model": models[0], "setting": "plain loop", "asked_as": ["plain loop"], "batch_size": bs, "size": list(size),
                         **{f"train_{a}": b for a, b in _stats(ref, bs).items()}})
+    if tm: out.append({"model": timm_model, "setting": "fp32", "asked_as": ["timm fp32"], "batch_size": bs, "size": list(size),
+                       **{f"train_{a}": b for a, b in _stats(tm_times, bs).items()}})
     return out
 
 # %% ../nbs/17_bench.ipynb #ea933c53
@@ -241,7 +254,7 @@ def bench_deploy(model_name:str, batches=(1, 8), size=(256, 1600), repeats:int=3
 
 # %% ../nbs/17_bench.ipynb #9a59871f
 def headline(rows:list[dict], epoch:dict|None=None, gc:dict|None=None, peak_fp32:float|None=None,
-             cbam:str="convnext_tiny_cbam", plain:str="convnext_tiny", deploy:list[dict]|None=None) -> dict:
+             cbam:str="convnext_tiny_cbam", plain:str="convnext_tiny", deploy:list[dict]|None=None, depthwise:list[dict]|None=None) -> dict:
     "The goal ratios (and the gradient-checkpointing saving) from `bench_models` rows (the plain loop's among them) and the other measurements."
     def row(model, asked):
         for r in rows:
@@ -254,6 +267,10 @@ def headline(rows:list[dict], epoch:dict|None=None, gc:dict|None=None, peak_fp32
          "epoch_vs_model_only": epoch["img_s"] / cd["train_img_s"] if epoch and cd else None}
     ref = row(cbam, "plain loop")
     h["bench_vs_plain_train"] = cf["train_img_s"] / ref["train_img_s"] if cf and ref else None
+    tm = next((r for r in rows if "timm fp32" in r.get("asked_as", [])), None)
+    h["fp32_vs_timm_fp32_train"] = cf["train_img_s"] / tm["train_img_s"] if cf and tm else None
+    h["default_vs_timm_fp32_train"] = cd["train_img_s"] / tm["train_img_s"] if cd and tm else None
+    if depthwise: h["depthwise_backward_vs_forward"] = max(r["backward_vs_forward"] for r in depthwise)
     if deploy:
         b = max(r["batch_size"] for r in deploy)
         rate = {r["engine"]: r["infer_img_s"] for r in deploy if r["batch_size"] == b}
@@ -264,7 +281,8 @@ def headline(rows:list[dict], epoch:dict|None=None, gc:dict|None=None, peak_fp32
 # %% ../nbs/17_bench.ipynb #68388b44
 GOALS = {"cbam_vs_plain_train_ratio": 0.97, "default_vs_fp32_train_speedup": 1.65, "train_flop_utilization": 0.65,
          "epoch_vs_model_only": 0.95, "bench_vs_plain_train": (0.95, 1.05), "int8_vs_torch_fp32_infer": 2.0,
-         "grad_checkpointing_memory_saving": 0.40}   # a number: at least; a pair: within
+         "grad_checkpointing_memory_saving": 0.40, "fp32_vs_timm_fp32_train": 1.10, "default_vs_timm_fp32_train": 2.2,
+         "depthwise_backward_vs_forward": (0, 6)}   # a number: at least; a pair: within
 
 def goal_met(value:float|None, goal) -> bool|None:
     "Whether `value` meets `goal` (a number: at least it; a `(low, high)` pair: within it); None when not measured."
@@ -282,10 +300,12 @@ def _gc_memory(model:str, bs:int, size, device) -> dict:
 
 def run_bench(models=("convnext_tiny_cbam", "convnext_tiny"), settings=("fp32", "default"), bs:int=2, size=(256, 1600),
               repeats:int=3, device:str|None=None, gc_batch:int=6, epoch_images:int=16, data_images:int=16, cache_dir=None,
-              workers:tuple|None=None, deploy_batches:tuple|None=(1, 8), log=print) -> dict:
+              workers:tuple|None=None, deploy_batches:tuple|None=(1, 8), timm_model:str|None="auto", log=print) -> dict:
     """Everything the bench measures, in one process: the record `severstal_bench` writes. One fastai epoch per
     DataLoader worker count in `workers` (default: the library's `auto` choice and one alternative); the headline
-    uses the library's choice. `deploy_batches` (None: skip) are the batch sizes of the deployment table (`bench_deploy`, CPU)."""
+    uses the library's choice. `deploy_batches` (None: skip) are the batch sizes of the deployment table (`bench_deploy`, CPU).
+    `timm_model` (`auto`: timm's own architecture of the first model, e.g. `timm:convnext_tiny`; None: none) is trained in fp32
+    eager in the same rounds: the reference of the speed goals."""
     from severstal_cbam.config import load_config
     from severstal_cbam.rundata import loader_options
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -298,10 +318,12 @@ def run_bench(models=("convnext_tiny_cbam", "convnext_tiny"), settings=("fp32", 
     log(f"matmul peaks on {device} ..."); peaks = {"fp32": matmul_peak(torch.float32, device)}
     if device.type == "cuda" or cpu_has_bf16(): peaks["bf16"] = matmul_peak(torch.bfloat16, device)
     log(f"models {list(models)} x settings {list(settings)} at {size[0]}x{size[1]}, batch {bs}, {repeats} interleaved repeats ...")
-    rows = bench_models(list(models), list(settings), bs, tuple(size), repeats, device)
+    if timm_model == "auto": timm_model = TIMM_PREFIX + models[0].removesuffix("_cbam")
+    rows = bench_models(list(models), list(settings), bs, tuple(size), repeats, device, timm_model=timm_model)
     peaks["fp32"] = max(peaks["fp32"], matmul_peak(torch.float32, device))        # again after the rounds: the VM's speed drifts, the peak is its best
     for r in rows:
         if "train_flop_s" in r: r["flop_utilization"] = r["train_flop_s"] / peaks.get(r["precision"], peaks["fp32"])
+    log("one depthwise layer, PyTorch's backward and the library's ..."); dw = bench_depthwise(bs=bs, size=(size[0] // 4, size[1] // 4), repeats=repeats, device=device)
     log("JPEG readers ..."); decode = bench_decode(data_images, 3, cache_dir)
     log("data pipeline ..."); data = bench_data(data_images, bs, 0, cache_dir)
     epochs = []
@@ -310,9 +332,9 @@ def run_bench(models=("convnext_tiny_cbam", "convnext_tiny"), settings=("fp32", 
     epoch = epochs[0]                                                              # the library's choice
     log(f"gradient checkpointing memory at batch {gc_batch} ..."); gc = _gc_memory(models[0], gc_batch, tuple(size), device)
     deploy = _deploy(models[0], deploy_batches, size, repeats, data_images, cache_dir, log)
-    h = headline(rows, epoch, gc, peaks["fp32"], cbam=models[0], plain=models[1] if len(models) > 1 else models[0], deploy=deploy)
+    h = headline(rows, epoch, gc, peaks["fp32"], cbam=models[0], plain=models[1] if len(models) > 1 else models[0], deploy=deploy, depthwise=dw)
     return {"headline": h, "goals": {k: {"goal": g, "value": h.get(k), "met": goal_met(h.get(k), g)} for k, g in GOALS.items()},
-            "environment": env, "matmul_peak_flop_s": peaks, "models": rows, "decode": decode, "data_pipeline": data, "epoch": epoch, "epochs": epochs,
+            "environment": env, "matmul_peak_flop_s": peaks, "models": rows, "depthwise": dw, "decode": decode, "data_pipeline": data, "epoch": epoch, "epochs": epochs,
             "grad_checkpointing_mib": gc, "deploy": deploy, "seconds": round(time.time() - t0, 1)}
 
 def _deploy(model:str, batches, size, repeats:int, n_images:int, cache_dir, log) -> list[dict]|None:
@@ -326,6 +348,31 @@ def _deploy(model:str, batches, size, repeats:int, n_images:int, cache_dir, log)
     except ConfigError as e:
         if "pip install" not in str(e): raise
         log(f"deployment: skipped ({e})"); return None
+
+# %% ../nbs/17_bench.ipynb #b7d0e002
+def bench_depthwise(channels:int=96, bs:int=2, size=(64, 400), kernel_size:int=7, repeats:int=5, device:str|torch.device="cpu") -> list[dict]:
+    "Forward and backward milliseconds of one depthwise layer, PyTorch's backward against the library's, fp32 and bf16, channels-first and -last."
+    device, out = torch.device(device), []
+    for dtype in (torch.float32, torch.bfloat16):
+        for cl in (False, True):
+            fmt = torch.channels_last if cl else torch.contiguous_format
+            torch.manual_seed(0)
+            conv = nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2, groups=channels).to(device, dtype).to(memory_format=fmt)
+            x = torch.randn(bs, channels, *size, device=device, dtype=dtype).contiguous(memory_format=fmt).requires_grad_()
+            g = torch.randn_like(x)
+            def best(f):
+                f(); ts = []
+                for _ in range(repeats):
+                    sync_device(device); t0 = time.perf_counter(); f(); sync_device(device); ts.append(time.perf_counter() - t0)
+                return min(ts) * 1e3
+            def backward(): conv(x).backward(g)
+            with torch.no_grad(): fwd = best(lambda: conv(x))
+            fast_depthwise(conv, False); torch_bwd = best(backward) - fwd
+            fast_depthwise(conv); ours = best(backward) - fwd
+            out.append({"dtype": str(dtype).removeprefix("torch."), "channels_last": cl, "forward_ms": fwd, "torch_backward_ms": torch_bwd,
+                        "backward_ms": ours, "torch_backward_vs_forward": torch_bwd / fwd, "backward_vs_forward": ours / fwd,
+                        "speedup": torch_bwd / ours})
+    return out
 
 # %% ../nbs/17_bench.ipynb #9f0f11e2
 def profile_step(model_name:str, setting:str="default", bs:int=2, size=(256, 1600), device:str|torch.device="cpu",
@@ -358,8 +405,14 @@ def format_table(res:dict) -> str:
         if r["setting"] == "plain loop":
             lines.append(f"{r['model']:22s} {'plain loop':10s} {r['train_img_s']:11.3f} {r['train_img_s_median']:9.3f}   <- reference: fp32, written out by hand")
             continue
+        if "timm fp32" in r.get("asked_as", []):
+            lines.append(f"{r['model']:22s} {'fp32':10s} {r['train_img_s']:11.3f} {r['train_img_s_median']:9.3f}   <- reference: timm's own model, fp32 eager")
+            continue
         lines.append(f"{r['model']:22s} {r['setting']:10s} {r['train_img_s']:11.3f} {r['train_img_s_median']:9.3f} {r['infer_img_s']:11.3f} "
                      f"{r['flops_fwd_per_img'] / 1e9:13.1f} {r['train_flop_s'] / 1e9:13.1f} {r['flop_utilization']:5.2f} {r.get('peak_train_mem_mib', float('nan')):9.0f}")
+    for r in res.get("depthwise") or []:
+        lines.append(f"depthwise 7x7 layer, {r['dtype']:8s} {'channels-last ' if r['channels_last'] else 'channels-first'}: forward {r['forward_ms']:6.1f} ms, "
+                     f"backward {r['backward_ms']:6.1f} ms ({r['backward_vs_forward']:.1f}x; PyTorch's {r['torch_backward_ms']:6.1f} ms, {r['torch_backward_vs_forward']:.1f}x)")
     d, e, g = res["data_pipeline"], res["epoch"], res["grad_checkpointing_mib"]
     lines.append("JPEG readers (img/s into PILImage / bare array): " + ", ".join(
         f"{k} {v['img_s']:.0f} / {v['raw_img_s']:.0f}" for k, v in res["decode"]["decoders"].items()) + f"; fastest in the pipeline: {res['decode']['fastest']}")
@@ -378,7 +431,7 @@ def format_table(res:dict) -> str:
 class BenchArgs:
     "The options of `severstal_bench`."
     models: list[str] = option(["convnext_tiny_cbam", "convnext_tiny"], "the CBAM model first, the plain baseline second")
-    settings: list[str] = option(["fp32", "default"], "default, fp32, bf16 or fp16, each optionally +cl (channels last) and +compile")
+    settings: list[str] = option(["fp32", "default"], "default, fp32, bf16 or fp16, each optionally +cl (channels last), +compile and +torchdw (PyTorch's depthwise backward)")
     workers: list[int]|None = option(None, "DataLoader worker counts to time a fastai epoch with, besides the library's choice")
     batch_size: int|None = option(None, "images per step (null: 2 with quick, else 6)")
     repeats: int|None = option(None, "interleaved repeats of every case (null: 3 with quick, else 5)")
@@ -387,7 +440,8 @@ class BenchArgs:
     quick: bool = option(False, "batch 2, 3 repeats, 8-image epoch and data sets: about 6 minutes on a 2-core CPU")
     deploy: list[int]|None = option([1, 8], "batch sizes of the deployment table (PyTorch vs onnxruntime fp32/int8 inference); null: skip")
     json: str|None = option(None, "write the full record to this file")
-    profile: str|None = option(None, "instead: profile training steps of the first model in this setting (e.g. fp32, bf16+cl)")
+    profile: str|None = option(None, "instead: profile training steps of the first model in this setting (e.g. fp32, bf16+cl, bf16+cl+torchdw)")
+    timm: str|None = option("auto", "timm's own model trained in fp32 eager in the same rounds, the speed goals' reference (auto: the first model's architecture, e.g. convnext_tiny; null: none)")
 
 def _bench(argv) -> None:
     a = parse_args(BenchArgs, argv, "severstal_bench", "Training/inference throughput, FLOP utilisation and memory at 256x1600.")
@@ -398,8 +452,9 @@ def _bench(argv) -> None:
         print(profile_step(a.models[0], a.profile, a.batch_size or 2, tuple(a.size), dev)); return
     bs, rep = a.batch_size or (2 if a.quick else 6), a.repeats or (3 if a.quick else 5)
     n = 8 if a.quick else 32
+    timm_model = a.timm if a.timm in (None, "auto") else TIMM_PREFIX + a.timm.removeprefix(TIMM_PREFIX)
     res = run_bench(a.models, a.settings, bs, tuple(a.size), rep, a.device, epoch_images=n, data_images=n, workers=a.workers, deploy_batches=a.deploy,
-                    log=lambda m: print(m, file=sys.stderr, flush=True))
+                    timm_model=timm_model, log=lambda m: print(m, file=sys.stderr, flush=True))
     print(format_table(res))
     if a.json: write_json(a.json, res); print(f"wrote {a.json}")
 

@@ -45,24 +45,26 @@ def matmul_peak(dtype:torch.dtype=torch.float32, device:str|torch.device="cpu", 
 # %% ../nbs/16a_measure.ipynb #930e298f
 @dataclass(frozen=True)
 class Setting:
-    "How a model runs: `precision` (fp32, bf16, fp16), `channels_last`, timm gradient checkpointing, `torch.compile`."
+    "How a model runs: `precision` (fp32, bf16, fp16), `channels_last`, timm gradient checkpointing, `torch.compile`, the library's depthwise backward."
     precision: str = "fp32"
     channels_last: bool = False
     grad_checkpointing: bool = False
     compile: bool = False
+    fast_depthwise: bool = True
     @property
     def name(self) -> str:
-        return self.precision + ("+cl" if self.channels_last else "") + ("+gc" if self.grad_checkpointing else "") + ("+compile" if self.compile else "")
+        return (self.precision + ("+cl" if self.channels_last else "") + ("+gc" if self.grad_checkpointing else "")
+                + ("+compile" if self.compile else "") + ("" if self.fast_depthwise else "+torchdw"))
 
 def resolve_setting(name:str, device:str|torch.device) -> Setting:
-    "The `Setting` for `default` (the library's choice on `device`), `fp32`, `bf16` or `fp16`, each optionally `+cl` (channels last) and `+compile`."
+    """The `Setting` for `default` (the library's choice on `device`), `fp32`, `bf16` or `fp16`, each optionally `+cl` (channels last),
+    `+compile` and `+torchdw` (PyTorch's depthwise backward)."""
     base, *flags = name.split("+")
-    if base not in ("default", "fp32", "bf16", "fp16") or set(flags) - {"cl", "compile"}:
-        raise ConfigError(f"unknown setting {name!r}: default, fp32, bf16 or fp16, optionally +cl and +compile")
-    if base == "default":
-        p = resolve_precision("auto", device)
-        return Setting(p, p != "fp32" or "cl" in flags, compile="compile" in flags)
-    return Setting(base, "cl" in flags, compile="compile" in flags)
+    if base not in ("default", "fp32", "bf16", "fp16") or set(flags) - {"cl", "compile", "torchdw"}:
+        raise ConfigError(f"unknown setting {name!r}: default, fp32, bf16 or fp16, optionally +cl, +compile and +torchdw")
+    p = resolve_precision("auto", device) if base == "default" else base
+    cl = "cl" in flags or (base == "default" and p != "fp32")
+    return Setting(p, cl, compile="compile" in flags, fast_depthwise="torchdw" not in flags)
 
 # %% ../nbs/16a_measure.ipynb #a1a2ef87
 class PeakMemory:

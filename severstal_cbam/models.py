@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .cbam import CBAM
+from .depthwise import fast_depthwise
 from .core import CLASSES, CheckpointError, ConfigError, Registry, SeverstalError, UnknownNameError
 from .data import normalize
 
@@ -176,8 +177,10 @@ def param_counts(model:nn.Module) -> dict[str, int]:
 # %% ../nbs/08_models.ipynb #dd0c0077
 def create_model(name:str, n_classes:int=len(CLASSES), pretrained:bool=False, weights:str|os.PathLike|None=None,
                  cbam_stages=(2, 3), freeze_backbone:bool=False, head_pool:str="avg", norm:str="layernorm", **kwargs) -> nn.Module:
-    "A registered model by `name`, with ImageNet (`pretrained`) or file (`weights`) backbone weights, `head_pool` pooling and `norm` layers."
+    """A registered model by `name`, with ImageNet (`pretrained`) or file (`weights`) backbone weights, `head_pool` pooling and `norm` layers;
+    its depthwise convolutions train with `depthwise.DepthwiseConv2d`'s fast CPU backward (the same forward, bit for bit)."""
     model = MODELS.get(name)(n_classes=n_classes, pretrained=pretrained, weights=weights, cbam_stages=cbam_stages, **kwargs)
+    fast_depthwise(model)
     if head_pool != "avg": set_head_pool(model, head_pool)
     if norm != "layernorm": set_norm(model, norm)
     model.weights_report = load_backbone_weights(model, weights) if weights is not None else None
