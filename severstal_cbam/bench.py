@@ -15,6 +15,7 @@ from torch import nn
 from .callbacks import cpu_has_bf16
 from .core import CLASSES, ConfigError, option, parse_args, run_command, seed_everything
 from .depthwise import fast_depthwise
+from .run import keep_freed_memory
 from .inference import _autocast
 from .measure import TRAIN_FLOPS_PER_FORWARD, PeakMemory, Setting, sync_device, count_flops, matmul_peak, resolve_setting
 
@@ -441,15 +442,16 @@ class BenchArgs:
     deploy: list[int]|None = option([1, 8], "batch sizes of the deployment table (PyTorch vs onnxruntime fp32/int8 inference); null: skip")
     json: str|None = option(None, "write the full record to this file")
     profile: str|None = option(None, "instead: profile training steps of the first model in this setting (e.g. fp32, bf16+cl, bf16+cl+torchdw)")
+    keep_cpu_memory: bool = option(True, "as training.keep_cpu_memory, for the whole bench process (its timm reference included): false measures with the system's malloc")
     timm: str|None = option("auto", "timm's own model trained in fp32 eager in the same rounds, the speed goals' reference (auto: the first model's architecture, e.g. convnext_tiny; null: none)")
 
 def _bench(argv) -> None:
     a = parse_args(BenchArgs, argv, "severstal_bench", "Training/inference throughput, FLOP utilisation and memory at 256x1600.")
     if len(a.size) != 2: raise ConfigError(f"size: must be [height, width], got {a.size}")
     for s in a.settings: resolve_setting(s, "cpu")                 # a bad name fails before anything is measured
-    if a.profile:
-        dev = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        print(profile_step(a.models[0], a.profile, a.batch_size or 2, tuple(a.size), dev)); return
+    dev = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if a.keep_cpu_memory and dev == "cpu": keep_freed_memory()              # what a run gets (training.keep_cpu_memory)
+    if a.profile: print(profile_step(a.models[0], a.profile, a.batch_size or 2, tuple(a.size), dev)); return
     bs, rep = a.batch_size or (2 if a.quick else 6), a.repeats or (3 if a.quick else 5)
     n = 8 if a.quick else 32
     timm_model = a.timm if a.timm in (None, "auto") else TIMM_PREFIX + a.timm.removeprefix(TIMM_PREFIX)

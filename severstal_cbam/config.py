@@ -168,6 +168,7 @@ class TrainingConfig:
     channels_last: Any = setting("auto", "auto (on with bf16/fp16), true, false")
     compile: bool = setting(False, "torch.compile the model (slow first epoch)")
     grad_checkpointing: bool = setting(False, "recompute activations in backward to save memory")
+    keep_cpu_memory: bool = setting(True, "on a CPU (Linux, glibc): keep freed memory for the next step instead of returning it to the system and faulting it back in (15-25% of a step; costs RSS); false: the system's default")
     accumulate: int = setting(1, "gradient accumulation: optimizer step every `accumulate` batches", min=1)
     clip_grad: Optional[float] = setting(None, "clip the gradients' global L2 norm to this before each step (fastai GradientClip); null: off", gt=0)
     ema: Optional[float] = setting(None, "weight EMA decay per step (e.g. 0.99): validation, best checkpoint and final model use the averaged weights", gt=0, lt=1)

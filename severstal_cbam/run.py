@@ -4,7 +4,7 @@
 
 # %% ../nbs/13b_run.ipynb #504474f2
 from __future__ import annotations
-import json, logging, math, os, shutil, warnings
+import ctypes, json, logging, math, os, shutil, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,8 +23,8 @@ from .record import environment, flatten_config, load_checkpoint, new_run_dir, r
 log = logging.getLogger("severstal_cbam")
 
 # %% auto #0
-__all__ = ['log', 'RESUME_MAY_CHANGE', 'LOG_FORMAT', 'Run', 'resume_changes', 'scaled_lr', 'start_run', 'describe', 'run_log',
-           'log_start']
+__all__ = ['log', 'RESUME_MAY_CHANGE', 'LOG_FORMAT', 'Run', 'resume_changes', 'scaled_lr', 'start_run', 'keep_freed_memory',
+           'describe', 'run_log', 'log_start']
 
 # %% ../nbs/13b_run.ipynb #3075de1a
 @dataclass
@@ -60,7 +60,7 @@ def _resume_state(resume:str|os.PathLike) -> tuple[Path, dict]:
     return exp, {**state, **resume_state(state)}
 
 RESUME_MAY_CHANGE = ("output_dir", "training.resume", "training.num_epochs", "training.early_stopping.", "training.tensorboard",
-                     "training.device", "training.precision", "training.channels_last", "training.compile", "training.grad_checkpointing",
+                     "training.device", "training.precision", "training.channels_last", "training.compile", "training.grad_checkpointing", "training.keep_cpu_memory",
                      "data.num_workers", "data.pin_memory", "data.prefetch_factor", "data.cache_dir", "data.validate")
 
 def resume_changes(old:dict, new:dict) -> dict:
@@ -105,7 +105,16 @@ def start_run(cfg:DictConfig) -> Run:
     precision = resolve_precision(t.precision, device)
     channels_last = precision != "fp32" if t.channels_last == "auto" else bool(t.channels_last)
     seed = seed_everything(cfg.seed, deterministic=t.deterministic)
+    if device.type == "cpu" and t.keep_cpu_memory: keep_freed_memory()
     return Run(path, main, world, device, precision, channels_last, scaled_lr(t.lr, world, t.lr_scale), seed, resume)
+
+def keep_freed_memory() -> bool:
+    """Make glibc's malloc keep freed memory for reuse (no `mmap`, trim only above 1 GiB) for the rest of the process; False where
+    there is no glibc (macOS, Windows, musl), which is left as it is."""
+    try: libc = ctypes.CDLL("libc.so.6")
+    except OSError: return False
+    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4                               # glibc's malloc.h
+    return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**30))
 
 def describe(run:Run) -> str:
     "One line: where the run is and what it runs on (device, precision, memory layout, processes)."
