@@ -23,9 +23,10 @@ _all_ = ["PeakMemory", "Setting", "count_flops", "matmul_peak", "resolve_setting
 from .record import write_json
 
 # %% auto #0
-__all__ = ['TIMM_PREFIX', 'GOALS', 'bench_model', 'plain_loop', 'bench_models', 'bench_decode', 'bench_data', 'bench_epoch',
-           'bench_deploy', 'headline', 'goal_met', 'run_bench', 'bench_depthwise', 'profile_step', 'format_table',
-           'BenchArgs', 'main', 'PeakMemory', 'Setting', 'count_flops', 'matmul_peak', 'resolve_setting']
+__all__ = ['TIMM_PREFIX', 'GOALS', 'bench_model', 'plain_loop', 'ReferenceProcess', 'bench_models', 'bench_decode', 'bench_data',
+           'bench_epoch', 'bench_deploy', 'headline', 'goal_met', 'run_bench', 'bench_depthwise', 'profile_step',
+           'format_table', 'BenchArgs', 'main', 'PeakMemory', 'Setting', 'count_flops', 'matmul_peak',
+           'resolve_setting']
 
 # %% ../nbs/17_bench.ipynb #dd288db6
 TIMM_PREFIX = "timm:"   # `timm:convnext_tiny`: timm's own model, untouched -- the reference the speed goals are stated against
@@ -87,6 +88,28 @@ def plain_loop(model_name:str, bs:int, size:tuple[int,int], device:torch.device)
         return time.perf_counter() - t0
     return step
 
+def _reference_worker(conn, model_name:str, bs:int, size:tuple[int,int], device:str) -> None:
+    c = _Case(model_name, Setting(), bs, size, torch.device(device))
+    c.train_step()                                                               # its warm-up
+    conn.send("ready")
+    while conn.recv() == "step": conn.send(c.train_step())
+
+class ReferenceProcess:
+    """`model_name` trained in fp32 eager in a process of its own -- as a user's script would run it, untouched by this process's
+    settings (`training.keep_cpu_memory`, threads) -- one timed step per `step()`."""
+    def __init__(self, model_name:str, bs:int, size:tuple[int,int], device:torch.device):
+        import multiprocessing as mp
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        from severstal_cbam.bench import _reference_worker as worker          # by module (a notebook's own definition cannot be spawned)
+        self.proc = ctx.Process(target=worker, args=(child, model_name, bs, tuple(size), str(device)), daemon=True)
+        self.proc.start(); self._recv()
+    def _recv(self):
+        try: return self.conn.recv()
+        except EOFError: raise RuntimeError(f"the reference process ({self.proc.pid}) ended with exit code {self.proc.exitcode}") from None
+    def step(self) -> float: self.conn.send("step"); return self._recv()
+    def close(self): self.conn.send("stop"); self.proc.join()
+
 def _stats(times:list[float], bs:int) -> dict:
     return {"min_s": min(times), "median_s": statistics.median(times), "img_s": bs / min(times), "img_s_median": bs / statistics.median(times)}
 
@@ -94,7 +117,7 @@ def bench_models(models:list[str], settings:list[str], bs:int=2, size:tuple[int,
                  device:str|torch.device="cpu", memory:bool=True, reference:bool=True, timm_model:str|None=None) -> list[dict]:
     """Per (model, setting): train and inference images/s (min and median over interleaved repeats), FLOPs, FLOP/s, peak memory;
     with `reference`, a last row for `plain_loop` on the first model (setting `plain loop`), timed in the same training rounds;
-    with `timm_model` (`timm:<arch>`), a row for it trained in fp32 eager in those rounds (asked as `timm fp32`)."""
+    with `timm_model` (`timm:<arch>`), a row for it trained in fp32 eager in those rounds, in a `ReferenceProcess` (asked as `timm fp32`)."""
     device = torch.device(device)
     resolved = {s: resolve_setting(s, device) for s in settings}
     cases = {(m, s): _Case(m, s, bs, size, device) for m in models for s in dict.fromkeys(resolved.values())}
@@ -112,13 +135,13 @@ def bench_models(models:list[str], settings:list[str], bs:int=2, size:tuple[int,
             rows[(m, s)]["peak_train_mem_mib"] = round(pm.peak / 2**20, 1)
     plain = plain_loop(models[0], bs, size, device) if reference else None
     if plain: plain()                                                            # its warm-up
-    tm = _Case(timm_model, Setting(), bs, size, device) if timm_model else None
-    if tm: tm.train_step()
+    tm = ReferenceProcess(timm_model, bs, size, device) if timm_model else None
     ref, tm_times = [], []
     for _ in range(repeats):                                                     # interleaved: every case once per round
         for k, c in cases.items(): rows[k]["train"].append(c.train_step())
         if plain: ref.append(plain())
-        if tm: tm_times.append(tm.train_step())
+        if tm: tm_times.append(tm.step())
+    if tm: tm.close()
     for _ in range(repeats):                                                     # then inference, in rounds of its own
         for k, c in cases.items(): rows[k]["infer"].append(c.infer_step())
     out = []

@@ -15,6 +15,9 @@ __all__ = ['FAST_DTYPES', 'depthwise_weight_grad', 'DepthwiseBackward', 'Depthwi
 def depthwise_weight_grad(x:torch.Tensor, grad_out:torch.Tensor, kernel_size:int, padding:int) -> torch.Tensor:
     "The kernel gradient `(C, 1, k, k)` (fp32) of a stride-1 depthwise convolution of `x` padded by `padding`, given the output gradient."
     n, c, h, w = grad_out.shape
+    if not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):    # channels-last: one image at a time, x as it is
+        xp = F.pad(x, (padding,) * 4)
+        return sum(F.conv2d(xp[i:i + 1], grad_out[i].unsqueeze(1).contiguous(), groups=c).float() for i in range(n)).transpose(0, 1)
     xp = x.new_zeros(n, c, x.shape[2] + 2 * padding, x.shape[3] + 2 * padding)          # channels-first: the grouped trick needs it
     xp[:, :, padding:padding + x.shape[2], padding:padding + x.shape[3]] = x
     gw = F.conv2d(xp.view(1, n * c, *xp.shape[2:]), grad_out.contiguous().view(n * c, 1, h, w), groups=n * c)
