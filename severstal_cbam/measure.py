@@ -4,7 +4,7 @@
 
 # %% ../nbs/16a_measure.ipynb #455dcbd6
 from __future__ import annotations
-import threading, time
+import ctypes, threading, time
 from dataclasses import dataclass
 
 import psutil
@@ -16,7 +16,8 @@ from .callbacks import resolve_precision
 from .core import ConfigError
 
 # %% auto #0
-__all__ = ['TRAIN_FLOPS_PER_FORWARD', 'count_flops', 'sync_device', 'matmul_peak', 'Setting', 'resolve_setting', 'PeakMemory']
+__all__ = ['TRAIN_FLOPS_PER_FORWARD', 'count_flops', 'sync_device', 'matmul_peak', 'Setting', 'resolve_setting', 'heap_in_use',
+           'PeakMemory']
 
 # %% ../nbs/16a_measure.ipynb #ea2b31e3
 def count_flops(model:nn.Module, x:torch.Tensor) -> int:
@@ -67,8 +68,21 @@ def resolve_setting(name:str, device:str|torch.device) -> Setting:
     return Setting(p, cl, compile="compile" in flags, fast_depthwise="torchdw" not in flags)
 
 # %% ../nbs/16a_measure.ipynb #a1a2ef87
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+def heap_in_use() -> int|None:
+    "Bytes the process has allocated with malloc and not freed (glibc's `mallinfo2`: heap in use plus mmapped blocks); None without glibc 2.33+."
+    try: f = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError): return None
+    f.restype = _MallInfo2
+    m = f()
+    return m.uordblks + m.hblkhd
+
 class PeakMemory:
-    "Peak memory above the level at entry while the block runs: RSS sampled every `interval` s on CPU, `max_memory_allocated` on CUDA."
+    """Peak memory above the level at entry while the block runs: on CPU the bytes malloc has handed out (`heap_in_use`, sampled every
+    `interval` s; RSS where there is no glibc), `max_memory_allocated` on CUDA. Not RSS where it can be helped: memory a process keeps
+    for reuse (`training.keep_cpu_memory`) stays resident, so RSS would not grow again."""
     def __init__(self, device:str|torch.device="cpu", interval:float=0.002):
         self.device, self.interval, self.peak = torch.device(device), interval, 0
     def __enter__(self):
@@ -76,11 +90,12 @@ class PeakMemory:
             torch.cuda.synchronize(self.device); torch.cuda.reset_peak_memory_stats(self.device)
             self.base = torch.cuda.memory_allocated(self.device)
             return self
-        self.proc, self.stop = psutil.Process(), threading.Event()
-        self.base = self.top = self.proc.memory_info().rss
+        proc, self.stop = psutil.Process(), threading.Event()
+        self.level = (lambda: heap_in_use()) if heap_in_use() is not None else (lambda: proc.memory_info().rss)
+        self.base = self.top = self.level()
         def sample():
             while not self.stop.is_set():
-                self.top = max(self.top, self.proc.memory_info().rss); time.sleep(self.interval)
+                self.top = max(self.top, self.level()); time.sleep(self.interval)
         self.thread = threading.Thread(target=sample, daemon=True); self.thread.start()
         return self
     def __exit__(self, *exc):
@@ -89,4 +104,4 @@ class PeakMemory:
             self.peak = torch.cuda.max_memory_allocated(self.device) - self.base
         else:
             self.stop.set(); self.thread.join()
-            self.peak = max(self.top, self.proc.memory_info().rss) - self.base
+            self.peak = max(self.top, self.level()) - self.base
