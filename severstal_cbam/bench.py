@@ -4,7 +4,7 @@
 
 # %% ../nbs/17_bench.ipynb #a7ad59fd
 from __future__ import annotations
-import os, platform, statistics, sys, tempfile, time
+import importlib, os, platform, statistics, sys, tempfile, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
@@ -14,7 +14,7 @@ from torch import nn
 
 from .callbacks import cpu_has_bf16
 from .core import CLASSES, ConfigError, option, parse_args, run_command, seed_everything
-from .depthwise import fast_depthwise
+from .depthwise import bench_depthwise, fast_depthwise
 from .run import keep_freed_memory
 from .inference import _autocast
 from .measure import TRAIN_FLOPS_PER_FORWARD, PeakMemory, Setting, sync_device, count_flops, matmul_peak, resolve_setting
@@ -23,14 +23,12 @@ _all_ = ["PeakMemory", "Setting", "count_flops", "matmul_peak", "resolve_setting
 from .record import write_json
 
 # %% auto #0
-__all__ = ['TIMM_PREFIX', 'GOALS', 'bench_model', 'plain_loop', 'ReferenceProcess', 'bench_models', 'bench_decode', 'bench_data',
-           'bench_epoch', 'bench_deploy', 'headline', 'goal_met', 'run_bench', 'bench_depthwise', 'profile_step',
-           'format_table', 'BenchArgs', 'main', 'PeakMemory', 'Setting', 'count_flops', 'matmul_peak',
-           'resolve_setting']
+__all__ = ['TIMM_PREFIX', 'GOALS', 'bench_model', 'plain_loop', 'reference_process', 'bench_models', 'bench_decode', 'bench_data',
+           'bench_epoch', 'bench_deploy', 'headline', 'goal_met', 'run_bench', 'profile_step', 'format_table',
+           'BenchArgs', 'main', 'PeakMemory', 'Setting', 'count_flops', 'matmul_peak', 'resolve_setting']
 
 # %% ../nbs/17_bench.ipynb #dd288db6
 TIMM_PREFIX = "timm:"   # `timm:convnext_tiny`: timm's own model, untouched -- the reference the speed goals are stated against
-
 def bench_model(name:str) -> nn.Module:
     "Model `name` as `severstal_train model.name=<name>` builds it (the default config's `model` group, `models.model_from_config`); `timm:<arch>`: timm's own."
     if name.startswith(TIMM_PREFIX):
@@ -83,41 +81,32 @@ def plain_loop(model_name:str, bs:int, size:tuple[int,int], device:torch.device)
     def step() -> float:
         sync_device(device); t0 = time.perf_counter()
         nn.functional.binary_cross_entropy_with_logits(model(x), y).backward()
-        opt.step(); opt.zero_grad()
-        sync_device(device)
+        opt.step(); opt.zero_grad(); sync_device(device)
         return time.perf_counter() - t0
     return step
 
-def _reference_worker(conn, model_name:str, bs:int, size:tuple[int,int], device:str) -> None:
-    c = _Case(model_name, Setting(), bs, size, torch.device(device))
-    c.train_step()                                                               # its warm-up
-    conn.send("ready")
-    while conn.recv() == "step": conn.send(c.train_step())
+_REFERENCE = {}                                                                  # the reference process's own case
+def _reference_step(*case) -> float:
+    "In the reference process: build `_Case(*case)` and warm it up on the first call; time one training step on each."
+    if not _REFERENCE: _REFERENCE["case"] = _Case(*case); _REFERENCE["case"].train_step()
+    return _REFERENCE["case"].train_step()
 
-class ReferenceProcess:
-    """`model_name` trained in fp32 eager in a process of its own -- as a user's script would run it, untouched by this process's
-    settings (`training.keep_cpu_memory`, threads) -- one timed step per `step()`."""
-    def __init__(self, model_name:str, bs:int, size:tuple[int,int], device:torch.device):
-        import multiprocessing as mp
-        ctx = mp.get_context("spawn")
-        self.conn, child = ctx.Pipe()
-        from severstal_cbam.bench import _reference_worker as worker          # by module (a notebook's own definition cannot be spawned)
-        self.proc = ctx.Process(target=worker, args=(child, model_name, bs, tuple(size), str(device)), daemon=True)
-        self.proc.start(); self._recv()
-    def _recv(self):
-        try: return self.conn.recv()
-        except EOFError: raise RuntimeError(f"the reference process ({self.proc.pid}) ended with exit code {self.proc.exitcode}") from None
-    def step(self) -> float: self.conn.send("step"); return self._recv()
-    def close(self): self.conn.send("stop"); self.proc.join()
+def reference_process(model_name:str, bs:int, size:tuple[int,int], device:torch.device):
+    "`model_name` in fp32 in a process of its own, as a user's script runs it (no `keep_cpu_memory`): `(a function timing one step, its pool)`."
+    import concurrent.futures as cf, multiprocessing as mp
+    pool = cf.ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
+    step = importlib.import_module("severstal_cbam.bench")._reference_step          # by module: a notebook's own definition cannot be spawned
+    case = (model_name, Setting(), bs, tuple(size), torch.device(device))
+    pool.submit(step, *case).result()                                            # its model and warm-up
+    return lambda: pool.submit(step, *case).result(), pool
 
 def _stats(times:list[float], bs:int) -> dict:
     return {"min_s": min(times), "median_s": statistics.median(times), "img_s": bs / min(times), "img_s_median": bs / statistics.median(times)}
 
 def bench_models(models:list[str], settings:list[str], bs:int=2, size:tuple[int,int]=(256, 1600), repeats:int=3,
                  device:str|torch.device="cpu", memory:bool=True, reference:bool=True, timm_model:str|None=None) -> list[dict]:
-    """Per (model, setting): train and inference images/s (min and median over interleaved repeats), FLOPs, FLOP/s, peak memory;
-    with `reference`, a last row for `plain_loop` on the first model (setting `plain loop`), timed in the same training rounds;
-    with `timm_model` (`timm:<arch>`), a row for it trained in fp32 eager in those rounds, in a `ReferenceProcess` (asked as `timm fp32`)."""
+    """Per (model, setting): train and inference images/s (min and median over interleaved repeats), FLOPs, FLOP/s, peak memory; rows for
+    `plain_loop` on the first model (`reference`) and `timm_model` (`timm:<arch>`, in a `reference_process`) timed in the same training rounds."""
     device = torch.device(device)
     resolved = {s: resolve_setting(s, device) for s in settings}
     cases = {(m, s): _Case(m, s, bs, size, device) for m in models for s in dict.fromkeys(resolved.values())}
@@ -135,13 +124,13 @@ def bench_models(models:list[str], settings:list[str], bs:int=2, size:tuple[int,
             rows[(m, s)]["peak_train_mem_mib"] = round(pm.peak / 2**20, 1)
     plain = plain_loop(models[0], bs, size, device) if reference else None
     if plain: plain()                                                            # its warm-up
-    tm = ReferenceProcess(timm_model, bs, size, device) if timm_model else None
+    tm, pool = reference_process(timm_model, bs, size, device) if timm_model else (None, None)
     ref, tm_times = [], []
     for _ in range(repeats):                                                     # interleaved: every case once per round
         for k, c in cases.items(): rows[k]["train"].append(c.train_step())
         if plain: ref.append(plain())
-        if tm: tm_times.append(tm.step())
-    if tm: tm.close()
+        if tm: tm_times.append(tm())
+    if pool: pool.shutdown()
     for _ in range(repeats):                                                     # then inference, in rounds of its own
         for k, c in cases.items(): rows[k]["infer"].append(c.infer_step())
     out = []
@@ -318,27 +307,22 @@ def _gc_memory(model:str, bs:int, size, device) -> dict:
     for name, on in (("with", True), ("without", False)):   # checkpointed first: memory it frees and the process keeps can only flatter the other
         c = _Case(model, Setting("fp32", False, on), bs, size, device)
         with PeakMemory(device) as pm: c.train_step()     # the first step: activations, gradients and optimizer state all allocated
-        out[name] = pm.peak / 2**20
-        del c
+        out[name] = pm.peak / 2**20; del c
     return out
 
 def run_bench(models=("convnext_tiny_cbam", "convnext_tiny"), settings=("fp32", "default"), bs:int=2, size=(256, 1600),
               repeats:int=3, device:str|None=None, gc_batch:int=6, epoch_images:int=16, data_images:int=16, cache_dir=None,
               workers:tuple|None=None, deploy_batches:tuple|None=(1, 8), timm_model:str|None="auto", log=print) -> dict:
-    """Everything the bench measures, in one process: the record `severstal_bench` writes. One fastai epoch per
-    DataLoader worker count in `workers` (default: the library's `auto` choice and one alternative); the headline
-    uses the library's choice. `deploy_batches` (None: skip) are the batch sizes of the deployment table (`bench_deploy`, CPU).
-    `timm_model` (`auto`: timm's own architecture of the first model, e.g. `timm:convnext_tiny`; None: none) is trained in fp32
-    eager in the same rounds: the reference of the speed goals."""
+    """Everything the bench measures: the record `severstal_bench` writes. A fastai epoch per DataLoader worker count in `workers` (default: the
+    library's `auto`, in the headline, and one other); `deploy_batches`: the deployment table's (None: skip); `timm_model` (`auto`: the first model's)."""
     from severstal_cbam.config import load_config
     from severstal_cbam.rundata import loader_options
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     auto_workers = loader_options(load_config([]).data, device)["num_workers"]
     workers = list(dict.fromkeys([auto_workers, *(workers if workers is not None else [1 if auto_workers == 0 else 0])]))
     t0 = time.time()
-    env = {"device": str(device), "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-           "torch_threads": torch.get_num_threads(), "cpu_bf16": cpu_has_bf16(), "torch": torch.__version__,
-           "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
+    env = {"device": str(device), "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+           "cpu_bf16": cpu_has_bf16(), "torch": torch.__version__, "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
     log(f"matmul peaks on {device} ..."); peaks = {"fp32": matmul_peak(torch.float32, device)}
     if device.type == "cuda" or cpu_has_bf16(): peaks["bf16"] = matmul_peak(torch.bfloat16, device)
     log(f"models {list(models)} x settings {list(settings)} at {size[0]}x{size[1]}, batch {bs}, {repeats} interleaved repeats ...")
@@ -372,31 +356,6 @@ def _deploy(model:str, batches, size, repeats:int, n_images:int, cache_dir, log)
     except ConfigError as e:
         if "pip install" not in str(e): raise
         log(f"deployment: skipped ({e})"); return None
-
-# %% ../nbs/17_bench.ipynb #b7d0e002
-def bench_depthwise(channels:int=96, bs:int=2, size=(64, 400), kernel_size:int=7, repeats:int=5, device:str|torch.device="cpu") -> list[dict]:
-    "Forward and backward milliseconds of one depthwise layer, PyTorch's backward against the library's, fp32 and bf16, channels-first and -last."
-    device, out = torch.device(device), []
-    for dtype in (torch.float32, torch.bfloat16):
-        for cl in (False, True):
-            fmt = torch.channels_last if cl else torch.contiguous_format
-            torch.manual_seed(0)
-            conv = nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2, groups=channels).to(device, dtype).to(memory_format=fmt)
-            x = torch.randn(bs, channels, *size, device=device, dtype=dtype).contiguous(memory_format=fmt).requires_grad_()
-            g = torch.randn_like(x)
-            def best(f):
-                f(); ts = []
-                for _ in range(repeats):
-                    sync_device(device); t0 = time.perf_counter(); f(); sync_device(device); ts.append(time.perf_counter() - t0)
-                return min(ts) * 1e3
-            def backward(): conv(x).backward(g)
-            with torch.no_grad(): fwd = best(lambda: conv(x))
-            fast_depthwise(conv, False); torch_bwd = best(backward) - fwd
-            fast_depthwise(conv); ours = best(backward) - fwd
-            out.append({"dtype": str(dtype).removeprefix("torch."), "channels_last": cl, "forward_ms": fwd, "torch_backward_ms": torch_bwd,
-                        "backward_ms": ours, "torch_backward_vs_forward": torch_bwd / fwd, "backward_vs_forward": ours / fwd,
-                        "speedup": torch_bwd / ours})
-    return out
 
 # %% ../nbs/17_bench.ipynb #9f0f11e2
 def profile_step(model_name:str, setting:str="default", bs:int=2, size=(256, 1600), device:str|torch.device="cpu",

@@ -4,12 +4,14 @@
 
 # %% ../nbs/07a_depthwise.ipynb #a1d00004
 from __future__ import annotations
+import time
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 # %% auto #0
-__all__ = ['FAST_DTYPES', 'depthwise_weight_grad', 'DepthwiseBackward', 'DepthwiseConv2d', 'is_depthwise_same', 'fast_depthwise']
+__all__ = ['FAST_DTYPES', 'depthwise_weight_grad', 'DepthwiseBackward', 'DepthwiseConv2d', 'is_depthwise_same', 'fast_depthwise',
+           'bench_depthwise']
 
 # %% ../nbs/07a_depthwise.ipynb #a1d00006
 def depthwise_weight_grad(x:torch.Tensor, grad_out:torch.Tensor, kernel_size:int, padding:int) -> torch.Tensor:
@@ -78,3 +80,31 @@ def fast_depthwise(model:nn.Module, enable:bool=True) -> int:
         if enable and is_depthwise_same(m): m.__class__ = DepthwiseConv2d; n += 1
         elif not enable and type(m) is DepthwiseConv2d: m.__class__ = nn.Conv2d; n += 1
     return n
+
+# %% ../nbs/07a_depthwise.ipynb #b7d0e002
+def _sync(device:torch.device):
+    if device.type == "cuda": torch.cuda.synchronize(device)
+
+def bench_depthwise(channels:int=96, bs:int=2, size=(64, 400), kernel_size:int=7, repeats:int=5, device:str|torch.device="cpu") -> list[dict]:
+    "Forward and backward milliseconds of one depthwise layer, PyTorch's backward against the library's, fp32 and bf16, channels-first and -last."
+    device, out = torch.device(device), []
+    for dtype in (torch.float32, torch.bfloat16):
+        for cl in (False, True):
+            fmt = torch.channels_last if cl else torch.contiguous_format
+            torch.manual_seed(0)
+            conv = nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2, groups=channels).to(device, dtype).to(memory_format=fmt)
+            x = torch.randn(bs, channels, *size, device=device, dtype=dtype).contiguous(memory_format=fmt).requires_grad_()
+            g = torch.randn_like(x)
+            def best(f):
+                f(); ts = []
+                for _ in range(repeats):
+                    _sync(device); t0 = time.perf_counter(); f(); _sync(device); ts.append(time.perf_counter() - t0)
+                return min(ts) * 1e3
+            def backward(): conv(x).backward(g)
+            with torch.no_grad(): fwd = best(lambda: conv(x))
+            fast_depthwise(conv, False); torch_bwd = best(backward) - fwd
+            fast_depthwise(conv); ours = best(backward) - fwd
+            out.append({"dtype": str(dtype).removeprefix("torch."), "channels_last": cl, "forward_ms": fwd, "torch_backward_ms": torch_bwd,
+                        "backward_ms": ours, "torch_backward_vs_forward": torch_bwd / fwd, "backward_vs_forward": ours / fwd,
+                        "speedup": torch_bwd / ours})
+    return out
