@@ -14,6 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .callbacks import resolve_precision
 from .core import ConfigError
+from .run import glibc
 
 # %% auto #0
 __all__ = ['TRAIN_FLOPS_PER_FORWARD', 'count_flops', 'sync_device', 'matmul_peak', 'Setting', 'resolve_setting', 'heap_in_use',
@@ -73,8 +74,7 @@ class _MallInfo2(ctypes.Structure):
 
 def heap_in_use() -> int|None:
     "Bytes the process has allocated with malloc and not freed (glibc's `mallinfo2`: heap in use plus mmapped blocks); None without glibc 2.33+."
-    try: f = ctypes.CDLL("libc.so.6").mallinfo2
-    except (OSError, AttributeError): return None
+    if (f := getattr(glibc(), "mallinfo2", None)) is None: return None
     f.restype = _MallInfo2
     m = f()
     return m.uordblks + m.hblkhd
@@ -91,7 +91,7 @@ class PeakMemory:
             self.base = torch.cuda.memory_allocated(self.device)
             return self
         proc, self.stop = psutil.Process(), threading.Event()
-        self.level = (lambda: heap_in_use()) if heap_in_use() is not None else (lambda: proc.memory_info().rss)
+        self.level = heap_in_use if heap_in_use() is not None else (lambda: proc.memory_info().rss)
         self.base = self.top = self.level()
         def sample():
             while not self.stop.is_set():

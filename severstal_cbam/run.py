@@ -4,7 +4,7 @@
 
 # %% ../nbs/13b_run.ipynb #504474f2
 from __future__ import annotations
-import ctypes, json, logging, math, os, shutil, warnings
+import ctypes, functools, json, logging, math, os, shutil, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,8 +23,8 @@ from .record import environment, flatten_config, load_checkpoint, new_run_dir, r
 log = logging.getLogger("severstal_cbam")
 
 # %% auto #0
-__all__ = ['log', 'RESUME_MAY_CHANGE', 'LOG_FORMAT', 'Run', 'resume_changes', 'scaled_lr', 'start_run', 'keep_freed_memory',
-           'describe', 'run_log', 'log_start']
+__all__ = ['log', 'RESUME_MAY_CHANGE', 'LOG_FORMAT', 'Run', 'resume_changes', 'scaled_lr', 'start_run', 'glibc',
+           'keep_freed_memory', 'describe', 'run_log', 'log_start']
 
 # %% ../nbs/13b_run.ipynb #3075de1a
 @dataclass
@@ -108,11 +108,16 @@ def start_run(cfg:DictConfig) -> Run:
     if device.type == "cpu" and t.keep_cpu_memory: keep_freed_memory()
     return Run(path, main, world, device, precision, channels_last, scaled_lr(t.lr, world, t.lr_scale), seed, resume)
 
+@functools.cache
+def glibc() -> ctypes.CDLL|None:
+    "The C library where it is glibc (its `mallopt`, `mallinfo2`), loaded once; None elsewhere (macOS, Windows, musl)."
+    try: return ctypes.CDLL("libc.so.6")
+    except OSError: return None
+
 def keep_freed_memory() -> bool:
     """Make glibc's malloc keep freed memory for reuse (no `mmap`, trim only above 1 GiB) for the rest of the process; False where
-    there is no glibc (macOS, Windows, musl), which is left as it is."""
-    try: libc = ctypes.CDLL("libc.so.6")
-    except OSError: return False
+    there is no glibc, which is left as it is."""
+    if (libc := glibc()) is None: return False
     M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4                               # glibc's malloc.h
     return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**30))
 
