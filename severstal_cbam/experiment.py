@@ -31,7 +31,8 @@ __all__ = ['FINISHED', 'ONNX_INPUT', 'ONNX_OUTPUT', 'Experiment', 'finish_hint',
 # %% ../nbs/14b_experiment.ipynb #8c460607
 @dataclass
 class Experiment:
-    "A finished run, ready to predict: its folder, record, model (eval mode), thresholds, input size, and how it evaluated (precision, layout, decoder)."
+    """A finished run, ready to predict: its folder, record, model (eval mode), thresholds, input size, and how it evaluated (precision, layout,
+    decoder); a segmentation run's (`task == "segment"`) thresholds are per-pixel, with its minimum mask areas in `min_area` (full-size pixels)."""
     path: Path
     record: RunRecord
     model: nn.Module
@@ -41,8 +42,11 @@ class Experiment:
     precision: str = "fp32"
     channels_last: bool = False
     decoder: str = "pil"
+    min_area: np.ndarray|None = None
     @property
     def config(self) -> dict: return self.record["config"]
+    @property
+    def task(self) -> str: return self.config["model"].get("task", "classify")   # records before segmentation: all classifiers
     def __repr__(self):
         return (f"Experiment({self.path.name}: {self.config['model']['name']}, weights {self.weights.name}, "
                 f"thresholds {np.round(self.thresholds, 3).tolist()}, {self.precision}, status {self.record['status']})")
@@ -82,7 +86,8 @@ def load_experiment(path:str|os.PathLike, weights:str|os.PathLike="best", device
     thresholds = np.asarray(th["tuned"] or [th["default"]] * len(CLASSES), dtype=float)
     size = cfg.data.image_size
     return Experiment(path, record, model.to(device).eval(), thresholds, wpath, None if size is None else tuple(size),
-                      record["precision"], record["channels_last"], str(cfg.data.decoder))
+                      record["precision"], record["channels_last"], str(cfg.data.decoder),
+                      None if cfg.model.task != "segment" else np.asarray(record["min_area"] or [0] * len(CLASSES), dtype=float))
 
 # %% ../nbs/14b_experiment.ipynb #e11e0002
 @dataclass
@@ -91,6 +96,9 @@ class Ensemble:
     members: list[Experiment]
     thresholds: np.ndarray
     threshold_source: str
+    min_area: np.ndarray|None = None                                 # a segmentation ensemble's: the mean of its members'
+    @property
+    def task(self) -> str: return self.members[0].task
     @property
     def path(self) -> Path: return self.members[0].path             # the first member's folder: its split for `evaluate`
     @property
@@ -147,7 +155,14 @@ def load_ensemble(spec, weights:str="best", device:str|torch.device="cpu") -> Ex
     if len(paths) == 1: return load_experiment(paths[0], weights, device)
     if weights not in ("best", "final"): raise ConfigError(f"weights: an ensemble takes best or final (each run's own), got {weights!r}")
     members = [load_experiment(p, weights, device) for p in paths]
-    return Ensemble(members, *ensemble_thresholds(members))
+    if len({m.task for m in members}) > 1:
+        raise ConfigError(f"experiment: an ensemble's runs all classify or all segment, got {', '.join(f'{m.path.name} ({m.task})' for m in members)}"
+                          "; a classifier vetoes a segmentation run's masks with classifier=<run>")
+    if members[0].task == "classify": return Ensemble(members, *ensemble_thresholds(members))
+    if len({(m.image_size, m.decoder) for m in members}) > 1:                 # masks are averaged pixel by pixel
+        raise ConfigError("experiment: a segmentation ensemble's runs must share data.image_size and data.decoder, got " +
+                          ", ".join(f"{m.path.name} ({m.image_size}, {m.decoder})" for m in members))
+    return Ensemble(members, np.mean([m.thresholds for m in members], 0), "mean of the members'", np.mean([m.min_area for m in members], 0))
 
 def describe_models(exp:Experiment|Ensemble) -> str:
     "What predicts, in a few words: the weights file, or the ensemble's size and threshold source."

@@ -154,6 +154,9 @@ def export_run(a:ExportArgs, log=print) -> dict:
     "What `severstal_export` does with its options `a`: returns the files written and the parity measured."
     if a.experiment is None: raise ConfigError("experiment: required (experiment=<run folder>)")
     path = finished_run(a.experiment)
+    if read_record(path)["config"]["model"].get("task") == "segment":
+        raise ConfigError(f"experiment: {path} is a segmentation run (model.task=segment); its ONNX export (mask outputs, their parity) is not "
+                          f"part of severstal_export yet: predict its masks with severstal_predict experiment={path}")
     if a.quantization not in QUANTIZATIONS: raise ConfigError(f"quantization: must be one of {', '.join(QUANTIZATIONS)}, got {a.quantization!r}")
     f32, q8 = _targets(path, a.out, a.int8, a.overwrite)
     exp = load_experiment(path, a.weights, device="cpu")

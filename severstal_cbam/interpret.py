@@ -19,7 +19,7 @@ from sklearn.metrics import precision_recall_curve, average_precision_score, roc
 from .core import CLASSES, CLASS_COLS, CheckpointError, ConfigError, atomic_write, option, parse_args, run_command
 
 from .experiment import FINISHED, Experiment
-from .inference import attention_maps, load_image
+from .inference import attention_maps, load_image, postprocess_masks
 from .split import parse_strategy
 from .record import RunRecord, flatten_config, plot_learning_curves, read_record
 from .sample import CLASS_COLORS
@@ -36,13 +36,18 @@ def _labels_text(flags) -> str:
     return " ".join(cs) if cs else "none"
 
 def show_attention(exp:Experiment, paths:Sequence, true:np.ndarray|None=None, alpha:float=0.5, cmap:str="jet"):
-    "Figure: each image at full size with its CBAM attention maps overlaid, titled with predicted (and `true`) classes."
+    """Figure: each image at full size with its CBAM attention maps overlaid, titled with predicted (and `true`) classes; a segmentation
+    run's predicted masks (`inference.postprocess_masks`) outlined in the class colours, its `p` each class's highest pixel probability."""
     paths = [Path(p) for p in paths]
     imgs = torch.stack([load_image(p, None, decoder=exp.decoder) for p in paths])                  # full-size, for display
     x = torch.stack([load_image(p, exp.image_size, decoder=exp.decoder) for p in paths])           # what the model sees
     dev = next(exp.model.parameters()).device
     probs, maps = attention_maps(exp.model, x.to(dev), size=tuple(imgs.shape[-2:]))
-    pred = probs.cpu().numpy() >= exp.thresholds
+    masks = None
+    if probs.ndim == 4:                                                                              # a segmentation run's masks
+        masks = postprocess_masks(probs.float(), exp.thresholds, exp.min_area, tuple(imgs.shape[-2:])).cpu().numpy().transpose(0, 2, 3, 1)
+        probs, pred = probs.amax((2, 3)), masks.any((1, 2))
+    else: pred = probs.cpu().numpy() >= exp.thresholds
     stages = sorted(maps)
     rows = len(paths) * (1 + len(stages))
     fig, axs = plt.subplots(rows, 1, figsize=(12, 1.25 * rows), squeeze=False)
@@ -51,7 +56,8 @@ def show_attention(exp:Experiment, paths:Sequence, true:np.ndarray|None=None, al
         title = f"{p.name}   predicted: {_labels_text(pred[i])}"
         if true is not None: title += f"   true: {_labels_text(true[i])}"
         title += "   p = " + " ".join(f"{v:.2f}" for v in probs[i].tolist())
-        ax = axs[i * (1 + len(stages)), 0]; ax.imshow(img); ax.set_title(title, fontsize=9, loc="left")
+        ax = axs[i * (1 + len(stages)), 0]; ax.imshow(img if masks is None else attention_overlay(img, {}, masks[i]))
+        ax.set_title(title, fontsize=9, loc="left")
         for j, s in enumerate(stages):
             ax = axs[i * (1 + len(stages)) + 1 + j, 0]
             ax.imshow(img); ax.imshow(maps[s][i].cpu().numpy(), cmap=cmap, alpha=alpha, vmin=0, vmax=1)

@@ -91,7 +91,7 @@ def real_scores(run:str|os.PathLike, real:str|os.PathLike, out:str|os.PathLike|N
     import tempfile
     real = Path(real)
     out = Path(out or Path(tempfile.mkdtemp())/"real.csv")
-    r = subprocess.run([sys.executable, "-m", "severstal_cbam.inference", f"experiment={run}", f"images={real/'train_images'}",
+    r = subprocess.run([sys.executable, "-m", "severstal_cbam.predict_cli", f"experiment={run}", f"images={real/'train_images'}",
                         f"labels={real/'train.csv'}", f"out={out}"], capture_output=True, text=True)
     if r.returncode != 0: raise RuntimeError(f"severstal_predict on {real} failed (exit {r.returncode}):\n{r.stderr[-2000:]}")
     m = json.loads(out.with_name(f"{out.stem}_metrics.json").read_text())

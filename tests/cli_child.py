@@ -10,7 +10,7 @@ process, `python -m`, signals sent to a process, other environment variables rea
 `subprocess`."""
 import importlib, multiprocessing, os, subprocess, sys, tempfile, traceback
 
-COMMANDS = {"severstal_train": "severstal_cbam.train", "severstal_predict": "severstal_cbam.inference",
+COMMANDS = {"severstal_train": "severstal_cbam.train", "severstal_predict": "severstal_cbam.predict_cli",
             "severstal_report": "severstal_cbam.interpret", "severstal_bench": "severstal_cbam.bench",
             "severstal_export": "severstal_cbam.export"}
 _ctx = None

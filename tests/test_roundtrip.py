@@ -1,5 +1,6 @@
 """The seams between commands. For every shipped config -- the default `train_config`, `--config-name quickstart`,
-`experiment=seed`, `--config-name realsteel` (whose evaluation averages flipped views: predict and the export must too), and every `model.norm` x `model.head_pool` -- a run trained by `severstal_train` is read back
+`experiment=seed`, `--config-name realsteel` (whose evaluation averages flipped views: predict and the export must too), `--config-name quickstart_segment`
+(its submission; its ONNX export is not built yet), and every `model.norm` x `model.head_pool` -- a run trained by `severstal_train` is read back
 by `severstal_predict split=test`, which must reproduce the test probabilities in the run's own `predictions.csv`,
 `show_attention` must draw for it, and `severstal_export`'s model.onnx, predicted by `severstal_predict model=`, must
 reproduce them too (within 1e-4, the export's parity tolerance). Runs are shrunk (ConvNeXt-atto + CBAM, 24 images at 64x400, one epoch);
@@ -87,10 +88,32 @@ def test_shipped_config_round_trip(shared, imagenet_file, name):
     _check_onnx_round_trip(exp, shared, out)
 
 
+def test_quickstart_segment_round_trip(shared):
+    """`--config-name quickstart_segment` (shrunk, at 64x416: the decoder needs sides divisible by 32): `severstal_predict split=test` writes a
+    submission whose per-image table reproduces the run's own highest pixel probabilities, whose masks decode to the table's areas, and
+    whose Kaggle Dice is the run's test Dice at full size; the attention draws."""
+    from severstal_cbam.labels import read_annotations
+    from severstal_cbam.rle import rle_decode
+    out = shared/"quickstart_segment"
+    shrink = [o if not o.startswith("data.image_size=") else "data.image_size=[64,416]" for o in SHRINK]
+    run(["--config-name", "quickstart_segment", *shrink, f"output_dir={out}"], shared)
+    (exp,) = experiments(out)
+    r = run([f"experiment={exp}", "split=test", f"out={out/'sub.csv'}"], shared, cmd=("severstal_predict",))
+    assert "Kaggle Dice" in r.stdout and "minimum areas" in r.stdout, r.stdout
+    rec = check_predict_reproduces(exp, out/"sub_images.csv", "severstal_predict")
+    table = pd.read_csv(out/"sub_images.csv", keep_default_na=False).set_index("ImageId")
+    masks = read_annotations(out/"sub.csv").set_index(["ImageId", "ClassId"]).EncodedPixels
+    for name, row in table.iterrows():
+        for c in range(1, 5): assert rle_decode(masks.get((name, c))).sum() == row[f"area_c{c}"], (name, c)
+    m = json.loads((out/"sub_metrics.json").read_text())
+    assert m["n_images"] == rec["data"]["split_sizes"]["test"] and abs(m["dice"] - rec["test"]["tuned"]["dice"]) <= 0.05, (m["dice"], rec["test"])
+    check_attention(exp)
+
+
 @pytest.mark.slow
 def test_every_norm_and_head_pool_round_trips(shared):
     "One Hydra multirun trains the ten architectures; each is read back by the predict command and drawn."
-    from severstal_cbam.inference import predict_cli
+    from severstal_cbam.predict_cli import predict_cli
     out = shared/"grid"
     run(["-m", *SHRINK, f"model.norm={','.join(NORMS)}", f"model.head_pool={','.join(POOLS)}", f"output_dir={out}"], shared)
     runs = sorted(p.parent for p in out.rglob("results.json"))
