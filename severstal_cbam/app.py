@@ -16,13 +16,13 @@ from .augment import defect_masks
 from .core import CLASSES, ConfigError, SeverstalError, default_cache_dir, option, parse_args, run_command
 from .data import defect_rles
 from .experiment import FINISHED, load_experiment
-from .inference import attention_maps, load_image, predict, split_images
+from .inference import attention_maps, load_image, predict, predict_masks, split_images
 from .interpret import (
     ablation_report, attention_overlay, compare_experiments, format_report, plot_ablation, plot_histories)
 from .labels import read_annotations, read_labels
 from .losses import list_losses
 from .record import plot_learning_curves, read_record
-from .rle import SHAPE
+from .rle import SHAPE, rle_decode
 from .scoring import headline
 from .config import OPTIMIZERS, SCHEDULES, schema_help
 from .launch import (IMAGE_SIZES, is_inside, RECIPES, AppRoots, RunLauncher, augment_choices, check_launch, form_overrides,
@@ -74,19 +74,32 @@ def true_masks(exp, name:str) -> np.ndarray|None:
     if not csv.is_file() or name not in set(read_labels(csv).ImageId): return None
     return defect_masks((defect_rles(read_annotations(csv)) or {}).get(name), SHAPE)
 
+def _predicted_masks(exp, path:Path) -> tuple[pd.Series, np.ndarray]:
+    "A segmentation run's row of `inference.predict_masks` for one image and its masks `256 x 1600 x 4`, decoded from the submission's codes."
+    table, sub = predict_masks(exp, [path], bs=1, progress=False)
+    rles = dict(zip(sub.ClassId, sub.EncodedPixels))
+    return table.iloc[0], np.stack([rle_decode(rles.get(c)) for c in CLASSES], -1)
+
 def inspect_image(exp, path:str|os.PathLike, masks:np.ndarray|None=None) -> tuple[pd.DataFrame, list[int], np.ndarray]:
-    "Per class: probability, the run's threshold, predicted (and true, from `masks`); the predicted classes; the attention overlay (RGB uint8)."
+    """Per class: probability, the run's threshold, predicted (and true, from `masks`); the predicted classes; the attention overlay (RGB
+    uint8). A segmentation run's: each class's highest pixel probability, minimum area and predicted mask area, and below the image with
+    the true masks outlined, its predicted masks outlined over the image and each attention map."""
     full = load_image(path, None, decoder=exp.decoder)                                # checks the format and the 256x1600 size
     x = load_image(path, exp.image_size, decoder=exp.decoder)
-    row = predict(exp, [Path(path)], bs=1, progress=False).iloc[0]
+    seg = exp.task == "segment"
+    row, pred = _predicted_masks(exp, Path(path)) if seg else (predict(exp, [Path(path)], bs=1, progress=False).iloc[0], None)
     if row.error: raise ConfigError(f"image: {row.error}")
     probs = np.array([row[f"prob_c{c}"] for c in CLASSES], dtype=float)
+    yes = np.array([row[f"area_c{c}"] > 0 for c in CLASSES]) if seg else probs >= exp.thresholds
     _, maps = attention_maps(exp.model, x[None], size=tuple(full.shape[-2:]))
-    overlay = attention_overlay(full.permute(1, 2, 0).numpy(), {s: m[0].numpy() for s, m in maps.items()}, masks)
+    img, maps = full.permute(1, 2, 0).numpy(), {s: m[0].numpy() for s, m in maps.items()}
+    overlay = attention_overlay(img, maps, masks) if not seg else \
+        np.concatenate([attention_overlay(img, {}, masks), np.full((6, img.shape[1], 3), 255, np.uint8), attention_overlay(img, maps, pred)])
     table = pd.DataFrame({"class": list(CLASSES), "probability": probs.round(4), "threshold": np.round(exp.thresholds, 4),
-                          "predicted": np.where(probs >= exp.thresholds, "yes", "no")})
+                          **({"min_area": np.round(exp.min_area).astype(int), "area": [int(row[f"area_c{c}"]) for c in CLASSES]} if seg else {}),
+                          "predicted": np.where(yes, "yes", "no")})
     if masks is not None: table["true"] = np.where(masks.reshape(-1, len(CLASSES)).any(0), "yes", "no")
-    return table, [c for c, p, t in zip(CLASSES, probs, exp.thresholds) if p >= t], overlay
+    return table, [c for c, y in zip(CLASSES, yes) if y], overlay
 
 # %% ../nbs/19_app.ipynb #d81aefd9
 def _need_gradio():
@@ -254,7 +267,8 @@ def _inspect_view(gr, roots:AppRoots):
     message = gr.Markdown(elem_id="inspect-message")
     predicted = gr.Markdown(elem_id="inspect-predicted")
     probs = gr.Dataframe(label="per class, at the run's tuned thresholds", interactive=False, elem_id="inspect-probs")
-    overlay = gr.Image(label="the image (true defects outlined: 1 yellow, 2 cyan, 3 red, 4 lime), then the CBAM attention after each stage",
+    overlay = gr.Image(label="the image (true defects outlined: 1 yellow, 2 cyan, 3 red, 4 lime), then the CBAM attention after each stage; "
+                             "a segmentation run's predicted masks outlined over the image and the attention, below the true ones",
                        type="numpy", format="png", interactive=False, elem_id="inspect-overlay")
 
     def exp_of(name):

@@ -204,6 +204,11 @@ class OnnxModel:
     def config(self) -> dict: return self.record["config"]
     @property
     def precision(self) -> str: return "int8" if self.metadata.get("quantization") else "fp32"
+    @property
+    def task(self) -> str: return self.metadata.get("task", "classify")      # files exported before segmentation: classifiers
+    @property
+    def min_area(self) -> np.ndarray|None:
+        return np.asarray(self.metadata.get("min_area") or [0] * len(CLASSES), dtype=float) if self.task == "segment" else None
     def __repr__(self):
         return f"OnnxModel({self.file.name}: {self.precision}, thresholds {np.round(self.thresholds, 3).tolist()}, from {self.metadata.get('source_run')})"
 
@@ -242,13 +247,16 @@ def _check_onnx(file:Path, session, meta:dict, thresholds:np.ndarray, size) -> t
     hw = session.get_inputs()[0].shape[2:]
     if len(hw) == 2 and all(isinstance(v, int) for v in hw) and tuple(hw) != want: bad(f"its image_size {list(want)} is not its graph's input {list(hw)}")
     outs = session.get_outputs()
-    if [o.name for o in outs] != [ONNX_OUTPUT] or (isinstance(outs[0].shape[-1], int) and outs[0].shape[-1] != len(CLASSES)):
-        bad(f"its outputs are not one {ONNX_OUTPUT!r} of {len(CLASSES)} columns ({[(o.name, o.shape) for o in outs]})")
+    seg = meta.get("task", "classify") == "segment"                   # a segmentation model's output: (N, classes, H, W) mask probabilities
+    per_class = outs[0].shape[1] if seg and len(outs[0].shape) == 4 else outs[0].shape[-1]
+    if [o.name for o in outs] != [ONNX_OUTPUT] or (isinstance(per_class, int) and per_class != len(CLASSES)) or (seg and len(outs[0].shape) != 4):
+        bad(f"its outputs are not one {ONNX_OUTPUT!r} of {len(CLASSES)} {'masks' if seg else 'columns'} ({[(o.name, o.shape) for o in outs]})")
     return None if size is None else tuple(size)
 
 def checked_probs(file:Path, p:np.ndarray, n:int) -> np.ndarray:
-    "The output `p` of an exported model on `n` images, if it is `n` x 4 probabilities; else a `CheckpointError`."
-    if p.shape != (n, len(CLASSES)): raise CheckpointError(f"{file}: its output is {p.shape}, not {n} x {len(CLASSES)} probabilities")
+    "The output `p` of an exported model on `n` images, if it is `n` x 4 probabilities (a segmentation model's: `n` x 4 masks); else a `CheckpointError`."
+    if p.ndim not in (2, 4) or p.shape[:2] != (n, len(CLASSES)):
+        raise CheckpointError(f"{file}: its output is {p.shape}, not {n} x {len(CLASSES)} probabilities (or masks)")
     if not (np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()):
         raise CheckpointError(f"{file}: its output is not probabilities (values from {np.nanmin(p):.3g} to {np.nanmax(p):.3g}, not within [0, 1])")
     return p

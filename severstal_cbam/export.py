@@ -17,7 +17,7 @@ from torch import nn
 from .core import CLASSES, CheckpointError, ConfigError, atomic_write, option, parse_args, run_command
 from .models import Deployable
 from .experiment import FINISHED, ONNX_INPUT, ONNX_OUTPUT, Experiment, finish_hint, load_experiment, load_onnx, onnx_metadata
-from .inference import load_image, predict, run_tta, split_images
+from .inference import load_image, predict, predict_probs, run_tta, split_images
 from .record import read_record
 from .rle import SHAPE
 
@@ -56,19 +56,31 @@ def export_onnx(model:nn.Module, file:str|os.PathLike, image_size:Sequence[int]=
 # %% ../nbs/15a_export.ipynb #65fd85a1
 def run_metadata(exp:Experiment, **extra) -> dict[str, str]:
     "The ONNX metadata of `exp`'s export: its thresholds, image size, decoder and folder (`inference.onnx_metadata`), its model, weights and TTA views, and `extra`."
+    seg = {"task": "segment", "min_area": [float(a) for a in exp.min_area]} if exp.task == "segment" else {}   # mask outputs, post-processed
     return onnx_metadata(exp.thresholds, exp.image_size, exp.decoder, exp.path, model=exp.config["model"]["name"],
-                         weights=exp.weights.name, threshold_precision=exp.precision, tta=run_tta(exp), **extra)
+                         weights=exp.weights.name, threshold_precision=exp.precision, tta=run_tta(exp), **seg, **extra)
 
 # %% ../nbs/15a_export.ipynb #6d7f6c13
 PARITY_TOL = 1e-4   # the largest |p_onnx - p_torch| an fp32 export may show on the run's images
 
 def onnx_parity(exp:Experiment, model_file:str|os.PathLike, paths:Sequence[os.PathLike], bs:int=8, ref:pd.DataFrame|None=None) -> float:
-    "Max |probability difference| between `exp`'s PyTorch model (fp32; or its predictions `ref` of `paths`, made once for several files) and the ONNX file on the images at `paths`."
+    """Max |probability difference| between `exp`'s PyTorch model (fp32; or its predictions `ref` of `paths`, made once for several files) and
+    the ONNX file on the images at `paths`; a segmentation model's over every pixel of its mask probabilities."""
+    if exp.task == "segment": return _mask_parity(exp, load_onnx(model_file), paths, bs)
     if ref is None: ref = predict(exp, paths, bs=bs, precision="fp32", progress=False)
     got = predict(load_onnx(model_file), paths, bs=bs, progress=False)
     cols = [f"prob_c{c}" for c in CLASSES]
     if (got.error != ref.error).any(): raise RuntimeError(f"the two engines disagree on which images can be read: {got.error.tolist()} vs {ref.error.tolist()}")
     return float(np.nanmax(np.abs(got[cols].to_numpy(dtype=float) - ref[cols].to_numpy(dtype=float)), initial=0.0))
+
+def _mask_parity(exp:Experiment, m, paths:Sequence[os.PathLike], bs:int) -> float:
+    "Max |difference| of the mask probabilities of `exp`'s model (fp32) and of the exported file `m` on the images at `paths`, batch by batch."
+    dep, diff = Deployable(exp.model.cpu().eval()), 0.0
+    for i in range(0, len(paths), bs):
+        x = torch.stack([load_image(p, exp.image_size, decoder=exp.decoder) for p in paths[i:i + bs]])
+        want = predict_probs(dep, x, "none", "fp32").numpy()
+        diff = max(diff, float(np.abs(m.session.run([ONNX_OUTPUT], {ONNX_INPUT: x.numpy()})[0] - want).max()))
+    return diff
 
 # %% ../nbs/15a_export.ipynb #b4d42238
 QUANTIZATIONS = ("static", "dynamic")
@@ -154,16 +166,13 @@ def export_run(a:ExportArgs, log=print) -> dict:
     "What `severstal_export` does with its options `a`: returns the files written and the parity measured."
     if a.experiment is None: raise ConfigError("experiment: required (experiment=<run folder>)")
     path = finished_run(a.experiment)
-    if read_record(path)["config"]["model"].get("task") == "segment":
-        raise ConfigError(f"experiment: {path} is a segmentation run (model.task=segment); its ONNX export (mask outputs, their parity) is not "
-                          f"part of severstal_export yet: predict its masks with severstal_predict experiment={path}")
     if a.quantization not in QUANTIZATIONS: raise ConfigError(f"quantization: must be one of {', '.join(QUANTIZATIONS)}, got {a.quantization!r}")
     f32, q8 = _targets(path, a.out, a.int8, a.overwrite)
     exp = load_experiment(path, a.weights, device="cpu")
     images_dir, _, test = split_images(exp, "test")
     check = [images_dir/n for n in test[:a.parity_images]]
     res = {"fp32": {"file": str(export_onnx(exp.model, f32, exp.image_size or SHAPE, run_metadata(exp)))}}
-    ref = predict(exp, check, precision="fp32", progress=False) if check else None      # PyTorch's side of both parities
+    ref = predict(exp, check, precision="fp32", progress=False) if check and exp.task == "classify" else None   # PyTorch's side of both parities
     if check: res["fp32"]["max_abs_diff"] = onnx_parity(exp, f32, check, ref=ref)
     log(f"{f32} ({f32.stat().st_size / 2**20:.1f} MiB): " + (f"max |p_onnx - p_torch| {res['fp32']['max_abs_diff']:.2g} on {len(check)} test images"
                                                               if check else "parity not measured (parity_images=0)"))

@@ -122,12 +122,14 @@ def _torch_predictor(exp:Experiment, device, precision:str, tta):
     return run, device
 
 def _onnx_predictor(m:OnnxModel, tta):
-    "The same from an exported model: onnxruntime on the uint8 batch (normalisation is in the graph), TTA flips in NumPy."
+    "The same from an exported model: onnxruntime on the uint8 batch (normalisation is in the graph), TTA flips in NumPy (masks flipped back)."
     views = parse_tta(tta)
+    def view(x, d):
+        out = checked_probs(m.file, m.session.run([ONNX_OUTPUT], {ONNX_INPUT: np.ascontiguousarray(np.flip(x, d)) if d else x})[0], len(x))
+        return np.flip(out, d) if d and out.ndim == 4 else out
     def run(x):
         x = x.numpy()
-        return torch.from_numpy(np.mean([checked_probs(m.file, m.session.run([ONNX_OUTPUT], {ONNX_INPUT: np.ascontiguousarray(np.flip(x, d)) if d else x})[0],
-                                                       len(x)) for d in views], 0))
+        return torch.from_numpy(np.mean([view(x, d) for d in views], 0))
     return run, torch.device("cpu")
 
 def run_tta(exp:Experiment|Ensemble|OnnxModel, tta:str|Sequence[str]="run") -> str|Sequence[str]:
@@ -148,7 +150,7 @@ def predict(exp:Experiment|Ensemble|OnnxModel, images, bs:int=8, tta="run", num_
     """Predict `images` (folder, file or paths): one row per image with `prob_c1..4`, 0/1 `class_1..4`, `classes` and `error` (a segmentation
     run's: `predict_masks`' table, with the masks' areas)."""
     kw = dict(bs=bs, tta=tta, num_workers=num_workers, device=device, precision=precision, expected=expected, progress=progress)
-    if not isinstance(exp, OnnxModel) and exp.task == "segment": return predict_masks(exp, images, **kw)[0]
+    if exp.task == "segment": return predict_masks(exp, images, **kw)[0]
     if isinstance(exp, Ensemble):                                           # each member with its own views, for tta="run"
         return _predict_ensemble(exp, images, **kw)
     paths, tta = image_paths(images), run_tta(exp, tta)
@@ -233,7 +235,7 @@ def evaluate(exp:Experiment|Ensemble|OnnxModel, split:str="test", **kwargs) -> t
     """Predict the run's `split` (train/valid/test, from `split.csv`) and score it: (predictions with true labels, metrics); a segmentation
     run's masks scored as the competition did (`score_mask_images`: the table with each pair's Dice, `metrics.mask_metrics`)."""
     images_dir, csv, names = split_images(exp, split)
-    if not isinstance(exp, OnnxModel) and exp.task == "segment":
+    if exp.task == "segment":
         preds, _, metrics = score_mask_images(exp, images_dir, read_annotations(csv), names, seen_ok=split == "train", **kwargs)
         return preds, metrics
     return score_images(exp, images_dir, read_labels(csv, images_dir), names, seen_ok=split == "train", **kwargs)
@@ -260,23 +262,25 @@ def mask_prediction_table(names:Sequence[str], probs:np.ndarray, areas:np.ndarra
 
 SUBMISSION_COLS = ["ImageId", "EncodedPixels", "ClassId"]
 
-def _mask_predictor(exp:Experiment|Ensemble, device, precision:str, tta):
+def _mask_predictor(exp:Experiment|Ensemble|OnnxModel, device, precision:str, tta):
     "A function from a uint8 batch to mask probabilities `(B, classes, h, w)` on the device (an ensemble's members' averaged), and the device."
+    if isinstance(exp, OnnxModel): return _onnx_predictor(exp, run_tta(exp, tta))
     runs = [_torch_predictor(m, device, precision, run_tta(m, tta)) for m in (exp.members if isinstance(exp, Ensemble) else [exp])]
     return (lambda x: torch.stack([r(x) for r, _ in runs]).mean(0)), runs[0][1]
 
-def predict_masks(exp:Experiment|Ensemble, images, bs:int=8, tta="run", num_workers:int=0, device:str|torch.device|None=None,
+def predict_masks(exp:Experiment|Ensemble|OnnxModel, images, bs:int=8, tta="run", num_workers:int=0, device:str|torch.device|None=None,
                   precision:str="run", expected:tuple[int,int]|None=SHAPE, progress:bool=True,
                   classifier:Experiment|Ensemble|OnnxModel|None=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A segmentation run's masks of `images` (folder, file or paths), at `expected` (default 256x1600): `(per-image table, submission)`
-    as described above; `classifier` (a classification run, ensemble or file) empties the masks of the classes it does not predict."""
-    if isinstance(exp, OnnxModel) or exp.task != "segment":
-        raise ConfigError(f"{exp.path}: not a segmentation run (model.task=segment): its predictions are labels, by predict")
+    """A segmentation run's (ensemble's, exported file's) masks of `images` (folder, file or paths), at `expected` (default 256x1600):
+    `(per-image table, submission)` as described above; `classifier` (a classification run, ensemble or file) empties the masks of the
+    classes it does not predict."""
+    if exp.task != "segment":
+        raise ConfigError(f"{exp.file if isinstance(exp, OnnxModel) else exp.path}: not a segmentation run (model.task=segment): its predictions are labels, by predict")
     paths = image_paths(images)
     run, device = _mask_predictor(exp, device, precision, tta)
     veto = None
     if classifier is not None:
-        if not isinstance(classifier, OnnxModel) and classifier.task != "classify": raise ConfigError(f"classifier: {classifier.path} is not a classification run")
+        if classifier.task != "classify": raise ConfigError(f"classifier: {getattr(classifier, 'file', None) or classifier.path} is not a classification run")
         c = predict(classifier, paths, bs=bs, num_workers=num_workers, device=device, expected=expected, progress=progress)
         veto = torch.as_tensor(c[list(CLASS_COLS)].fillna(0).to_numpy(dtype=bool))
     size, n = tuple(expected or SHAPE), len(paths)

@@ -97,10 +97,9 @@ def check_out(out:str|os.PathLike, overwrite:bool=False, segment:bool=False) -> 
     if not os.access(out.parent, os.W_OK): raise ConfigError(f"out: cannot write into {out.parent} (permission denied)")
     return out
 
-def _task(a:PredictArgs) -> str:
-    "`classify` or `segment`: what the runs of `experiment=` (read from their records) or the file of `model=` predict."
-    if a.model is not None: return "classify"
-    tasks = {read_record(p)["config"]["model"].get("task", "classify") for p in run_folders(a.experiment)}
+def _task(experiment:str) -> str:
+    "`classify` or `segment`: what the runs of `experiment=` predict, read from their records."
+    tasks = {read_record(p)["config"]["model"].get("task", "classify") for p in run_folders(experiment)}
     return tasks.pop() if len(tasks) == 1 else "mixed"                 # load_ensemble says what is wrong with a mixed one
 
 def _check_args(a:PredictArgs, segment:bool) -> None:
@@ -124,11 +123,12 @@ def _check_args(a:PredictArgs, segment:bool) -> None:
 def _predict(argv:Sequence[str]) -> int:
     a = parse_args(PredictArgs, argv, "severstal_predict", "Predict images, score a split or a labelled folder, or write a Kaggle submission, with a finished run.")
     if a.experiment is None and a.model is None: raise ConfigError("experiment: required (experiment=<run folder>, or model=<file.onnx>)")
-    segment = _task(a) == "segment"
+    onnx = load_onnx(a.model) if a.model is not None else None
+    segment = (onnx.task if onnx is not None else _task(a.experiment)) == "segment"
     _check_args(a, segment)
     out = check_out(a.out or ("submission.csv" if segment else "predictions.csv"), a.overwrite, segment)   # before any image is read
     device = "cuda" if a.device == "cuda" or (a.device == "auto" and torch.cuda.is_available()) else "cpu"
-    exp = load_onnx(a.model) if a.model is not None else load_ensemble(a.experiment, a.weights, device=device)
+    exp = onnx if onnx is not None else load_ensemble(a.experiment, a.weights, device=device)
     precision = exp.precision if isinstance(exp, OnnxModel) else predict_setting(exp, a.precision, device)[0]
     kw = dict(bs=a.batch_size, tta=a.tta, num_workers=a.num_workers, precision=a.precision)
     n_ok = (_write_masks if segment else _write_predictions)(a, exp, out, device, kw, precision)

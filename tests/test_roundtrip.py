@@ -1,6 +1,6 @@
 """The seams between commands. For every shipped config -- the default `train_config`, `--config-name quickstart`,
-`experiment=seed`, `--config-name realsteel` (whose evaluation averages flipped views: predict and the export must too), `--config-name quickstart_segment`
-(its submission; its ONNX export is not built yet), and every `model.norm` x `model.head_pool` -- a run trained by `severstal_train` is read back
+`experiment=seed`, `--config-name realsteel` (whose evaluation averages flipped views: predict and the export must too), `--config-name quickstart_segment` and
+`experiment=segment` (their submissions, from the run and from its ONNX file), and every `model.norm` x `model.head_pool` -- a run trained by `severstal_train` is read back
 by `severstal_predict split=test`, which must reproduce the test probabilities in the run's own `predictions.csv`,
 `show_attention` must draw for it, and `severstal_export`'s model.onnx, predicted by `severstal_predict model=`, must
 reproduce them too (within 1e-4, the export's parity tolerance). Runs are shrunk (ConvNeXt-atto + CBAM, 24 images at 64x400, one epoch);
@@ -34,9 +34,11 @@ def _check_onnx_round_trip(exp, shared, out):
     run([f"model={exp/'model.onnx'}", "split=test", f"out={out/'onnx.csv'}"], shared, cmd=("severstal_predict",))
     rec = json.loads((exp/"results.json").read_text())
     ref = pd.read_csv(exp/"predictions.csv").query("split == 'test'").set_index("ImageId")
-    got = pd.read_csv(out/"onnx.csv", keep_default_na=False).set_index("ImageId").loc[ref.index]
+    table = out/("onnx_images.csv" if rec["config"]["model"]["task"] == "segment" else "onnx.csv")   # a segmentation run's: beside its submission
+    got = pd.read_csv(table, keep_default_na=False).set_index("ImageId").loc[ref.index]
     diff = np.abs(got[PROBS].astype(float).to_numpy() - ref[PROBS].to_numpy()).max()
-    assert diff <= max(1e-4, tolerance(rec)), f"{exp.name} (ONNX): max |diff| {diff:.3g}"
+    seg = 2.5 if rec["config"]["model"]["task"] == "segment" else 1     # the highest of ~26,000 pixel probabilities of a bf16 run moves more
+    assert diff <= max(1e-4, tolerance(rec) * seg), f"{exp.name} (ONNX): max |diff| {diff:.3g}"   # than one pooled one (measured: 2.1e-3)
 
 
 @pytest.fixture(scope="module")
@@ -88,15 +90,21 @@ def test_shipped_config_round_trip(shared, imagenet_file, name):
     _check_onnx_round_trip(exp, shared, out)
 
 
-def test_quickstart_segment_round_trip(shared):
-    """`--config-name quickstart_segment` (shrunk, at 64x416: the decoder needs sides divisible by 32): `severstal_predict split=test` writes a
-    submission whose per-image table reproduces the run's own highest pixel probabilities, whose masks decode to the table's areas, and
-    whose Kaggle Dice is the run's test Dice at full size; the attention draws."""
+SEGMENT = {"quickstart_segment": ["--config-name", "quickstart_segment"], "experiment=segment": ["experiment=segment", "data.train_crop=[64,224]"]}
+
+
+@pytest.mark.parametrize("name", list(SEGMENT))
+def test_segment_preset_round_trip(shared, imagenet_file, name):
+    """The segmentation presets (shrunk, at 64x416: the decoder needs sides divisible by 32; `experiment=segment`'s ImageNet weights from a
+    file, its hflip TTA undone on the masks): `severstal_predict split=test` writes a submission whose per-image table reproduces the run's
+    own highest pixel probabilities, whose masks decode to the table's areas, and whose Kaggle Dice is the run's test Dice at full size;
+    the attention draws with the masks outlined; the ONNX export's submission reproduces the probabilities too."""
     from severstal_cbam.labels import read_annotations
     from severstal_cbam.rle import rle_decode
-    out = shared/"quickstart_segment"
+    out = shared/name.replace("=", "_")
     shrink = [o if not o.startswith("data.image_size=") else "data.image_size=[64,416]" for o in SHRINK]
-    run(["--config-name", "quickstart_segment", *shrink, f"output_dir={out}"], shared)
+    extra = [f"model.weights={imagenet_file}"] if name == "experiment=segment" else []
+    run([*SEGMENT[name], *shrink, *extra, f"output_dir={out}"], shared)
     (exp,) = experiments(out)
     r = run([f"experiment={exp}", "split=test", f"out={out/'sub.csv'}"], shared, cmd=("severstal_predict",))
     assert "Kaggle Dice" in r.stdout and "minimum areas" in r.stdout, r.stdout
@@ -107,7 +115,10 @@ def test_quickstart_segment_round_trip(shared):
         for c in range(1, 5): assert rle_decode(masks.get((name, c))).sum() == row[f"area_c{c}"], (name, c)
     m = json.loads((out/"sub_metrics.json").read_text())
     assert m["n_images"] == rec["data"]["split_sizes"]["test"] and abs(m["dice"] - rec["test"]["tuned"]["dice"]) <= 0.05, (m["dice"], rec["test"])
+    if name == "experiment=segment":
+        assert (rec["config"]["metrics"]["tta"], rec["config"]["model"]["decoder"], rec["weights"]["file"]) == ("hflip", "unet", str(imagenet_file))
     check_attention(exp)
+    _check_onnx_round_trip(exp, shared, out)
 
 
 @pytest.mark.slow
