@@ -41,6 +41,22 @@ def test_resume_continues_in_the_same_folder_at_the_right_epoch(tmp_path):
     assert any(p.name.startswith("resume_") for p in (exp/".hydra").iterdir())
 
 
+def test_a_segmentation_run_resumes(tmp_path):
+    "A segmentation run resumed for two more epochs: the same folder, epoch 0 not trained again, Dice every epoch, its masks scored at the end."
+    out = tmp_path/"runs"
+    seg = ["--config-name", "quickstart_segment", *[o for o in TINY if not o.startswith("data.image_size=")], "data.image_size=[64,416]"]
+    run([*seg, "training.num_epochs=1", f"output_dir={out}"], tmp_path)
+    (exp,) = experiments(out)
+    first = json.loads((exp/"results.json").read_text())
+    run([*seg, "training.num_epochs=3", f"output_dir={out}", f"training.resume={exp}"], tmp_path)
+    assert experiments(out) == [exp]
+    res = json.loads((exp/"results.json").read_text())
+    assert res["status"] == "completed" and [h["epoch"] for h in res["history"]] == [0, 1, 2]
+    assert res["history"][0] == first["history"][0] and res["resumed"][0]["at_epoch"] == 1
+    assert all({"dice", "dice_c1", "iou_c4"} <= set(h) for h in res["history"]), res["history"][-1]
+    assert "dice" in res["test"]["tuned"] and len(res["min_area"]) == 4 and res["best"]["monitor"] == "dice"
+
+
 @pytest.mark.parametrize("override,message", [
     ("model.name=convnext_huge_cbam", "Known models: convnext_atto"),
     ("loss.type=dice", "Known losses: bce, bce_dice, focal_dice, focal_loss"),
