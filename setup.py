@@ -33,6 +33,7 @@ tensorboard_requirements = (cfg.get('tensorboard_requirements') or '').split()
 onnx_requirements = (cfg.get('onnx_requirements') or '').split()
 search_requirements = (cfg.get('search_requirements') or '').split()
 app_requirements = (cfg.get('app_requirements') or '').split()
+kaggle_requirements = (cfg.get('kaggle_requirements') or '').split()
 dev_requirements = (cfg.get('dev_requirements') or '').split() + tensorboard_requirements + onnx_requirements + search_requirements + app_requirements
 
 setuptools.setup(
@@ -48,7 +49,7 @@ setuptools.setup(
     include_package_data = True,
     package_data = {cfg['lib_path']: ['conf/*.yaml', 'conf/**/*.yaml']},
     install_requires = requirements,
-    extras_require={ 'dev': dev_requirements, 'tensorboard': tensorboard_requirements, 'onnx': onnx_requirements, 'search': search_requirements, 'app': app_requirements },
+    extras_require={ 'dev': dev_requirements, 'tensorboard': tensorboard_requirements, 'onnx': onnx_requirements, 'search': search_requirements, 'app': app_requirements, 'kaggle': kaggle_requirements },
     dependency_links = cfg.get('dep_links','').split(),
     python_requires  = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),
