@@ -64,7 +64,7 @@ def download_competition(out:str|Path, api=None, competition:str=COMPETITION, ov
             if target.is_dir(): shutil.rmtree(target)
             elif target.exists(): target.unlink()
             item.replace(target)
-    log(f"{competition}: {len(labels)} training images ({int((labels.iloc[:, 1:].sum(1) > 0).sum())} with a defect) -> {out}")
+    log(f"{competition}: {len(labels)} training images ({int((labels.iloc[:, 1:].sum(axis=1) > 0).sum())} with a defect) -> {out}")
     return out
 
 # %% ../nbs/02b_download.ipynb #dl000012
