@@ -33,7 +33,7 @@ _all_ = ["Experiment", "Ensemble", "OnnxModel", "FINISHED", "ONNX_INPUT", "ONNX_
 __all__ = ['ImageError', 'PRECISIONS', 'SUBMISSION_COLS', 'load_image', 'image_paths', 'predict_probs', 'predict_setting',
            'run_tta', 'predict', 'prediction_table', 'presence_table', 'trained_digests', 'check_unseen',
            'score_images', 'split_images', 'evaluate', 'postprocess_masks', 'mask_prediction_table', 'predict_masks',
-           'submission_counts', 'score_mask_images', 'attention_maps', 'grad_cam', 'localisation',
+           'submission_counts', 'score_mask_images', 'score_mask_split', 'attention_maps', 'grad_cam', 'localisation',
            'attention_localisation', 'Experiment', 'Ensemble', 'OnnxModel', 'FINISHED', 'ONNX_INPUT', 'ONNX_OUTPUT',
            'finish_hint', 'load_experiment', 'load_ensemble', 'load_onnx', 'onnx_metadata', 'run_folders']
 
@@ -234,10 +234,10 @@ def split_images(exp:Experiment|Ensemble|OnnxModel, split:str="test") -> tuple[P
 def evaluate(exp:Experiment|Ensemble|OnnxModel, split:str="test", **kwargs) -> tuple[pd.DataFrame, dict]:
     """Predict the run's `split` (train/valid/test, from `split.csv`) and score it: (predictions with true labels, metrics); a segmentation
     run's masks scored as the competition did (`score_mask_images`: the table with each pair's Dice, `metrics.mask_metrics`)."""
-    images_dir, csv, names = split_images(exp, split)
     if exp.task == "segment":
-        preds, _, metrics = score_mask_images(exp, images_dir, read_annotations(csv), names, seen_ok=split == "train", **kwargs)
+        preds, _, metrics = score_mask_split(exp, split, **kwargs)
         return preds, metrics
+    images_dir, csv, names = split_images(exp, split)
     return score_images(exp, images_dir, read_labels(csv, images_dir), names, seen_ok=split == "train", **kwargs)
 
 # %% ../nbs/15_inference.ipynb #ms000002
@@ -319,6 +319,11 @@ def score_mask_images(exp:Experiment|Ensemble, images_dir:str|os.PathLike, annot
     true = {(r.ImageId, int(r.ClassId)) for r in annotations.itertuples()}
     for j, c in enumerate(CLASSES): preds[f"dice_c{c}"], preds[f"true_class_{c}"] = dice[:, j], [int((n, c) in true) for n in preds.ImageId]
     return preds, sub, mask_metrics(counts)
+
+def score_mask_split(exp:Experiment|Ensemble|OnnxModel, split:str="test", **kwargs) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    "`score_mask_images` of the run's `split` against its own labels file (the training split only as the training fit, `seen_ok`)."
+    images_dir, csv, names = split_images(exp, split)
+    return score_mask_images(exp, images_dir, read_annotations(csv), names, seen_ok=split == "train", **kwargs)
 
 # %% ../nbs/15_inference.ipynb #10c0a002
 @torch.no_grad()

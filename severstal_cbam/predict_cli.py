@@ -17,7 +17,7 @@ from .core import CLASSES, CLASS_COLS, ConfigError, atomic_write, option, parse_
 from .data import parse_tta
 from .experiment import Ensemble, OnnxModel, describe_models, load_ensemble, load_onnx, run_folders
 from .inference import (attention_localisation, evaluate, image_paths, predict, predict_masks, predict_setting, presence_table,
-                                      run_tta, score_images, score_mask_images, split_images)
+                                      run_tta, score_images, score_mask_images, score_mask_split)
 from .labels import read_annotations, read_labels
 from .record import read_record, write_json
 from .rle import SHAPE
@@ -173,9 +173,7 @@ def _write_predictions(a:PredictArgs, exp, out:Path, device:str, kw:dict, precis
 def _write_masks(a:PredictArgs, exp, out:Path, device:str, kw:dict, precision:str) -> int:
     "A segmentation run's files: the submission, the per-image table, the metrics when scored (`split=` or `labels=`)."
     if a.classifier is not None: kw["classifier"] = load_ensemble(a.classifier, device=device)
-    if a.split is not None:
-        images_dir, csv, names = split_images(exp, a.split)
-        preds, sub, metrics = score_mask_images(exp, images_dir, read_annotations(csv), names, seen_ok=a.split == "train", **kw)
+    if a.split is not None: preds, sub, metrics = score_mask_split(exp, a.split, **kw)
     elif a.labels is not None:
         preds, sub, metrics = score_mask_images(exp, a.images, read_annotations(a.labels), read_labels(a.labels, a.images).ImageId.tolist(), **kw)
     else: (preds, sub), metrics = predict_masks(exp, a.images, **kw), None
