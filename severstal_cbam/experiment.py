@@ -247,7 +247,12 @@ def _check_onnx(file:Path, session, meta:dict, thresholds:np.ndarray, size) -> t
     hw = session.get_inputs()[0].shape[2:]
     if len(hw) == 2 and all(isinstance(v, int) for v in hw) and tuple(hw) != want: bad(f"its image_size {list(want)} is not its graph's input {list(hw)}")
     outs = session.get_outputs()
-    seg = meta.get("task", "classify") == "segment"                   # a segmentation model's output: (N, classes, H, W) mask probabilities
+    if (task := meta.get("task", "classify")) not in ("classify", "segment"): bad(f"its task {task!r} is not classify or segment")
+    seg = task == "segment"                                           # a segmentation model's output: (N, classes, H, W) mask probabilities
+    area = meta.get("min_area")
+    if seg and area is not None and not (isinstance(area, list) and len(area) == len(CLASSES) and
+                                         all(isinstance(a, (int, float)) and not isinstance(a, bool) and 0 <= a < np.inf for a in area)):
+        bad(f"its min_area {area!r} is not four areas >= 0 (full-size pixels)")
     per_class = outs[0].shape[1] if seg and len(outs[0].shape) == 4 else outs[0].shape[-1]
     if [o.name for o in outs] != [ONNX_OUTPUT] or (isinstance(per_class, int) and per_class != len(CLASSES)) or (seg and len(outs[0].shape) != 4):
         bad(f"its outputs are not one {ONNX_OUTPUT!r} of {len(CLASSES)} {'masks' if seg else 'columns'} ({[(o.name, o.shape) for o in outs]})")

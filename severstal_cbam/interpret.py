@@ -18,8 +18,9 @@ from sklearn.metrics import precision_recall_curve, average_precision_score, roc
 
 from .core import CLASSES, CLASS_COLS, CheckpointError, ConfigError, atomic_write, option, parse_args, run_command
 
-from .experiment import FINISHED, Experiment
-from .inference import attention_maps, load_image, postprocess_masks
+from .experiment import FINISHED, Experiment, load_experiment
+from .inference import attention_localisation, attention_maps, load_image, postprocess_masks
+from .labels import read_annotations
 from .split import parse_strategy
 from .record import RunRecord, flatten_config, plot_learning_curves, read_record
 from .sample import CLASS_COLORS
@@ -27,8 +28,8 @@ from .sample import CLASS_COLORS
 # %% auto #0
 __all__ = ['IGNORED_KEYS', 'show_attention', 'attention_overlay', 'plot_history', 'plot_histories', 'run_predictions',
            'confusion_counts', 'pr_curves', 'compare_experiments', 'plot_comparison', 'ablation_report',
-           'format_report', 'markdown_table', 'plot_ablation', 'cv_report', 'is_cv', 'write_report', 'ReportArgs',
-           'main']
+           'format_report', 'markdown_table', 'plot_ablation', 'cv_report', 'is_cv', 'cv_localisation', 'write_report',
+           'ReportArgs', 'main']
 
 # %% ../nbs/16_interpret.ipynb #f3521db6
 def _labels_text(flags) -> str:
@@ -253,9 +254,9 @@ def plot_ablation(rep:pd.DataFrame):
     return fig
 
 # %% ../nbs/16_interpret.ipynb #c5c0a002
-def cv_report(folder:str|os.PathLike) -> pd.DataFrame:
-    """Per class (and macro): out-of-fold ROC AUC of the finished `cv_<k>` runs below `folder` (one per fold) -- pooled over every image, and
-    per fold as mean, std (ddof=1) -- with the images and positives scored."""
+def _cv_runs(folder:str|os.PathLike) -> tuple[list[tuple[Path, RunRecord]], pd.DataFrame]:
+    """The finished runs of the one `cv_<k>` cross-validation below `folder`, one per fold, and their pooled out-of-fold test rows
+    (`predictions.csv`, with `fold`); a `ConfigError` when they are not one whole cross-validation."""
     folder, paths = _record_paths(folder)
     runs = [(p.parent, r) for p, r in _readable(paths) if r["status"] in FINISHED]
     strategies = {r["config"]["data"]["split_strategy"] for _, r in runs}
@@ -269,6 +270,12 @@ def cv_report(folder:str|os.PathLike) -> pd.DataFrame:
     if oof.ImageId.duplicated().any() or set(oof.ImageId) != labelled:
         raise ConfigError(f"{folder}: the runs' test folds do not cover the data set once ({oof.ImageId.duplicated().sum()} images tested twice, "
                           f"{len(labelled - set(oof.ImageId))} never): runs of one seed and one data set only")
+    return runs, oof
+
+def cv_report(folder:str|os.PathLike) -> pd.DataFrame:
+    """Per class (and macro): out-of-fold ROC AUC of the finished `cv_<k>` runs below `folder` (one per fold) -- pooled over every image, and
+    per fold as mean, std (ddof=1) -- with the images and positives scored."""
+    _, oof = _cv_runs(folder)
     def auc(df, c): return roc_auc_score(df[f"class_{c}"], df[f"prob_c{c}"]) if df[f"class_{c}"].nunique() == 2 else np.nan
     rows = {}
     for c in CLASSES:
@@ -292,6 +299,27 @@ def is_cv(folder:str|os.PathLike) -> bool:
     "Whether every readable run below `folder` was trained with a `cv_<k>` split strategy."
     strategies = {r["config"]["data"].get("split_strategy") for _, r in _readable(Path(folder).rglob("results.json"))}
     return bool(strategies) and all(isinstance(s, str) and s.startswith("cv") for s in strategies)
+
+# %% ../nbs/16_interpret.ipynb #c5c0a005
+def cv_localisation(folder:str|os.PathLike, tolerance:int=15) -> pd.DataFrame:
+    """Per (class, method): `attention_localisation` of each fold's model of the cross-validation below `folder` on its own test images,
+    pooled over the folds (means weighted by images), with `concentration` = mass in the mask / the mask's share."""
+    runs, oof = _cv_runs(folder)
+    scores = {}                                                          # (class, method) -> [per-fold summary, ...]
+    for d, r in runs:
+        data = Path(r["data"]["path"])
+        ann = read_annotations(data/"train.csv")
+        test = set(oof.ImageId[oof.fold == int(r["config"]["data"]["fold"])])
+        res = attention_localisation(load_experiment(d), data/"train_images", ann[ann.ImageId.isin(test)], tolerance)
+        for c, methods in res.items():
+            for m, v in methods.items(): scores.setdefault((int(c), m), []).append(v)
+    rows = []
+    for (c, m), vs in sorted(scores.items()):
+        n = sum(v["images"] for v in vs)
+        rows.append({"class": c, "method": m, "images": n, **{k: sum(v[k] * v["images"] for v in vs) / n for k in ("hit_rate", "mass_in_mask", "mask_share")}})
+    df = pd.DataFrame(rows).set_index(["class", "method"])
+    df["concentration"] = df.mass_in_mask / df.mask_share
+    return df
 
 # %% ../nbs/16_interpret.ipynb #9e06a8a4
 def write_report(folder:str|os.PathLike, split:str="test", which:str="tuned") -> dict[str, Path]:
