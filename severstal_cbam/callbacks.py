@@ -25,20 +25,24 @@ from .record import RunRecord, jsonable, load_checkpoint, save_checkpoint, write
 log = logging.getLogger("severstal_cbam")
 
 # %% auto #0
-__all__ = ['log', 'PRECISIONS', 'AUTO_PRECISION_ENV', 'MultiLabelMixUp', 'MultiLabelCutMix', 'cpu_has_bf16', 'resolve_precision',
-           'AutocastPrecision', 'DivergenceStop', 'StopOnSignal', 'warmup_cosine', 'SkippedEpochs', 'EarlyStopping',
-           'BestCheckpoint', 'ResumeCheckpoint', 'resume_state', 'WeightEMA', 'mix_callback', 'ResultsWriter',
-           'format_epoch', 'flat_row', 'write_history_csv', 'TensorBoardLog']
+__all__ = ['log', 'PRECISIONS', 'AUTO_PRECISION_ENV', 'MultiLabelMixUp', 'MultiLabelCutMix', 'cpu_bf16_kind', 'cpu_has_bf16',
+           'resolve_precision', 'AutocastPrecision', 'DivergenceStop', 'StopOnSignal', 'warmup_cosine', 'SkippedEpochs',
+           'EarlyStopping', 'BestCheckpoint', 'ResumeCheckpoint', 'resume_state', 'WeightEMA', 'mix_callback',
+           'ResultsWriter', 'format_epoch', 'flat_row', 'write_history_csv', 'TensorBoardLog']
 
 # %% ../nbs/13_callbacks.ipynb #7be7d9b6
 PRECISIONS = ("fp32", "bf16", "fp16")
 AUTO_PRECISION_ENV = "SEVERSTAL_AUTO_PRECISION"   # what `precision=auto` resolves to on this machine, when set
 
+def cpu_bf16_kind(cpuinfo:str|os.PathLike="/proc/cpuinfo") -> str:
+    "This CPU's widest bf16 path, as figures name it: `amx_bf16` (AMX tiles), `avx512_bf16` or `none` (also where `cpuinfo` cannot be read)."
+    try: flags = set(Path(cpuinfo).read_text().split())
+    except OSError: return "none"
+    return next((f for f in ("amx_bf16", "avx512_bf16") if f in flags), "none")
+
 def cpu_has_bf16() -> bool:
     "Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), where bf16 autocast pays off."
-    try: flags = Path("/proc/cpuinfo").read_text()
-    except OSError: return False
-    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
+    return cpu_bf16_kind() != "none"
 
 def resolve_precision(precision:str, device:torch.device|str) -> str:
     "`fp32`, `bf16` or `fp16` for a configured `precision` (`auto`: `$SEVERSTAL_AUTO_PRECISION` if set, else the fastest safe one for `device`)."

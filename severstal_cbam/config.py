@@ -168,7 +168,7 @@ class TrainingConfig:
     channels_last: Any = setting("auto", "auto (on with bf16/fp16), true, false")
     compile: bool = setting(False, "torch.compile the model (slow first epoch)")
     grad_checkpointing: bool = setting(False, "recompute activations in backward to save memory")
-    keep_cpu_memory: bool = setting(True, "on a CPU (Linux, glibc): keep freed memory for the next step instead of returning it to the system and faulting it back in (15-25% of a step; costs RSS); false: the system's default")
+    keep_cpu_memory: Any = setting("auto", "on a CPU (Linux, glibc): true keeps freed memory for the next step instead of returning it to the system and faulting it back in (15-25% of a step; costs RSS); false: the system's default; auto: true except on an AMX CPU")
     accumulate: int = setting(1, "gradient accumulation: optimizer step every `accumulate` batches", min=1)
     clip_grad: Optional[float] = setting(None, "clip the gradients' global L2 norm to this before each step (fastai GradientClip); null: off", gt=0)
     ema: Optional[float] = setting(None, "weight EMA decay per step (e.g. 0.99): validation, best checkpoint and final model use the averaged weights", gt=0, lt=1)
@@ -300,6 +300,7 @@ def _check_choices(cfg:DictConfig) -> None:
     check("data.num_workers", nw == "auto" or (isinstance(nw, int) and not isinstance(nw, bool) and nw >= 0), f"must be auto or a count >= 0, got {nw!r}")
     check("data.pin_memory", d.pin_memory in ("auto", True, False), f"must be auto, true or false, got {d.pin_memory!r}")
     check("training.channels_last", t.channels_last in ("auto", True, False), f"must be auto, true or false, got {t.channels_last!r}")
+    check("training.keep_cpu_memory", t.keep_cpu_memory in ("auto", True, False), f"must be auto, true or false, got {t.keep_cpu_memory!r}")
     mix_callback(t.mixup, t.cutmix)                                      # not both
     build_augmentations(OmegaConf.to_container(cfg.augment))             # each component's parameters
 

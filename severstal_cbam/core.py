@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #35787fb9
 from __future__ import annotations
-import dataclasses, difflib, os, random, sys, tempfile, traceback
+import dataclasses, difflib, os, random, shutil, sys, tempfile, traceback
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -14,8 +14,8 @@ import torch
 
 # %% auto #0
 __all__ = ['CLASSES', 'CLASS_COLS', 'SeverstalError', 'ConfigError', 'DataError', 'CheckpointError', 'UnknownNameError',
-           'Registry', 'seed_everything', 'atomic_write', 'default_cache_dir', 'option', 'command_usage', 'parse_args',
-           'run_command']
+           'Registry', 'seed_everything', 'atomic_write', 'place_folder', 'default_cache_dir', 'option',
+           'command_usage', 'parse_args', 'run_command']
 
 # %% ../nbs/00_core.ipynb #dbce1ed0
 CLASSES = (1, 2, 3, 4)
@@ -112,6 +112,19 @@ def atomic_write(path:str|os.PathLike, mode:str="w", encoding:str|None="utf-8") 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+# %% ../nbs/00_core.ipynb #c0a1f002
+def place_folder(built:str|os.PathLike, dest:str|os.PathLike, ready:Callable[[Path], bool]) -> Path:
+    "Move the finished folder `built` to `dest`, unless another process already placed one there that is `ready`: then `built` is removed and that one kept."
+    built, dest = Path(built), Path(dest)
+    try:
+        if not ready(dest):
+            if dest.exists(): shutil.rmtree(dest)             # stale (an older version, or not what `ready` wants): replaced
+            try: os.rename(built, dest)                        # fails on a non-empty `dest`: never replaces one placed meanwhile
+            except OSError:
+                if not ready(dest): raise
+    finally: shutil.rmtree(built, ignore_errors=True)
+    return dest
 
 # %% ../nbs/00_core.ipynb #7cd4d41a
 def default_cache_dir() -> Path:

@@ -4,14 +4,14 @@
 
 # %% ../nbs/07a_depthwise.ipynb #a1d00004
 from __future__ import annotations
-import time
+import logging, time
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 # %% auto #0
-__all__ = ['FAST_DTYPES', 'depthwise_weight_grad', 'DepthwiseBackward', 'DepthwiseConv2d', 'is_depthwise_same', 'fast_depthwise',
-           'bench_depthwise']
+__all__ = ['log', 'CHECK_TOL', 'DEPTHWISE_CHECKS', 'FAST_DTYPES', 'depthwise_weight_grad', 'checked_weight_grad',
+           'DepthwiseBackward', 'DepthwiseConv2d', 'is_depthwise_same', 'fast_depthwise', 'bench_depthwise']
 
 # %% ../nbs/07a_depthwise.ipynb #a1d00006
 def depthwise_weight_grad(x:torch.Tensor, grad_out:torch.Tensor, kernel_size:int, padding:int) -> torch.Tensor:
@@ -25,9 +25,35 @@ def depthwise_weight_grad(x:torch.Tensor, grad_out:torch.Tensor, kernel_size:int
     gw = F.conv2d(xp.view(1, n * c, *xp.shape[2:]), grad_out.contiguous().view(n * c, 1, h, w), groups=n * c)
     return gw.view(n, c, kernel_size, kernel_size).sum(0, dtype=torch.float32).unsqueeze(1)
 
+# %% ../nbs/07a_depthwise.ipynb #a1d00021
+log = logging.getLogger("severstal_cbam")
+CHECK_TOL = {torch.float32: 1e-4, torch.bfloat16: 2e-2}   # about 100x and 8x the rounding measured (above)
+DEPTHWISE_CHECKS: dict[tuple, bool] = {}                   # (grad shape, dtype, channels-last, kernel, padding) -> the fast kernel agrees here
+
+def _torch_weight_grad(x:torch.Tensor, g:torch.Tensor, weight:torch.Tensor, padding:int) -> torch.Tensor:
+    "PyTorch's own kernel gradient of the depthwise convolution (oneDNN's backward)."
+    return torch.ops.aten.convolution_backward(g, x, weight, None, [1, 1], [padding] * 2, [1, 1], False, [0, 0], x.shape[1],
+                                               [False, True, False])[1]
+
+def checked_weight_grad(x:torch.Tensor, g:torch.Tensor, weight:torch.Tensor, padding:int) -> torch.Tensor:
+    "`depthwise_weight_grad` in `weight`'s dtype, checked against PyTorch's the first time its shape is seen (`DEPTHWISE_CHECKS`); PyTorch's where they disagree."
+    key = (tuple(g.shape), g.dtype, not g.is_contiguous(), weight.shape[-1], padding)
+    if DEPTHWISE_CHECKS.get(key) is False: return _torch_weight_grad(x, g, weight, padding)
+    gw = depthwise_weight_grad(x, g, weight.shape[-1], padding)
+    if key in DEPTHWISE_CHECKS: return gw.to(weight.dtype)
+    ref = _torch_weight_grad(x, g, weight, padding)
+    scale = ref.float().norm()
+    if not (torch.isfinite(scale) and scale > 0): return ref                 # nothing to judge by (a zero or non-finite gradient): ask again next time
+    err = ((gw - ref.float()).norm() / scale).item()
+    DEPTHWISE_CHECKS[key] = ok = err <= CHECK_TOL[g.dtype]
+    log.debug(f"depthwise kernel gradient checked for {key}: relative error {err:.2g} against PyTorch's")
+    if not ok: log.warning(f"depthwise kernel gradient: the fast path disagrees with PyTorch's on this CPU for {key} (relative error {err:.3g}); "
+                           "PyTorch's backward is used for that shape")
+    return gw.to(weight.dtype) if ok else ref
+
 # %% ../nbs/07a_depthwise.ipynb #a1d00009
 class DepthwiseBackward(torch.autograd.Function):
-    "`F.conv2d(x, weight, bias, stride 1, padding, groups=C)`; backward: PyTorch's input gradient, `depthwise_weight_grad` for the kernel."
+    "`F.conv2d(x, weight, bias, stride 1, padding, groups=C)`; backward: PyTorch's input gradient, `checked_weight_grad` for the kernel."
     @staticmethod
     def forward(ctx, x, weight, bias, padding:int):
         ctx.save_for_backward(x, weight)
@@ -41,7 +67,7 @@ class DepthwiseBackward(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             gx = torch.ops.aten.convolution_backward(g, x, weight, None, [1, 1], [ctx.padding] * 2, [1, 1], False, [0, 0],
                                                      x.shape[1], [True, False, False])[0]
-        if ctx.needs_input_grad[1]: gw = depthwise_weight_grad(x, g, weight.shape[-1], ctx.padding).to(weight.dtype)
+        if ctx.needs_input_grad[1]: gw = checked_weight_grad(x, g, weight, ctx.padding)
         if ctx.bias_dtype is not None and ctx.needs_input_grad[2]: gb = g.sum((0, 2, 3), dtype=torch.float32).to(ctx.bias_dtype)
         return gx, gw, gb, None
 

@@ -14,7 +14,7 @@ import torch
 from fastai.torch_core import num_distrib
 from omegaconf import DictConfig, OmegaConf
 
-from .callbacks import resolve_precision, resume_state
+from .callbacks import cpu_bf16_kind, resolve_precision, resume_state
 from .config import LR_SCALES, schema_defaults
 from .core import ConfigError, SeverstalError, seed_everything
 from .distributed import broadcast_object, init_distributed, is_main_process
@@ -24,7 +24,7 @@ log = logging.getLogger("severstal_cbam")
 
 # %% auto #0
 __all__ = ['log', 'RESUME_MAY_CHANGE', 'LOG_FORMAT', 'Run', 'resume_changes', 'scaled_lr', 'start_run', 'glibc',
-           'keep_freed_memory', 'describe', 'run_log', 'log_start']
+           'keep_freed_memory', 'keeps_cpu_memory', 'describe', 'run_log', 'log_start']
 
 # %% ../nbs/13b_run.ipynb #3075de1a
 @dataclass
@@ -105,7 +105,7 @@ def start_run(cfg:DictConfig) -> Run:
     precision = resolve_precision(t.precision, device)
     channels_last = precision != "fp32" if t.channels_last == "auto" else bool(t.channels_last)
     seed = seed_everything(cfg.seed, deterministic=t.deterministic)
-    if device.type == "cpu" and t.keep_cpu_memory: keep_freed_memory()
+    if device.type == "cpu" and keeps_cpu_memory(t.keep_cpu_memory): keep_freed_memory()
     return Run(path, main, world, device, precision, channels_last, scaled_lr(t.lr, world, t.lr_scale), seed, resume)
 
 @functools.cache
@@ -120,6 +120,13 @@ def keep_freed_memory() -> bool:
     if (libc := glibc()) is None: return False
     M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4                               # glibc's malloc.h
     return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**30))
+
+def keeps_cpu_memory(setting:bool|str, kind:str|None=None) -> bool:
+    "`training.keep_cpu_memory` resolved: true or false as given; `auto`, on except on an AMX CPU (`kind`: `cpu_bf16_kind()` of this one)."
+    if setting != "auto": return bool(setting)
+    if (kind or cpu_bf16_kind()) != "amx_bf16": return True
+    log.info("training.keep_cpu_memory=auto: off on this AMX CPU (see the run notebook); true keeps freed memory here too")
+    return False
 
 def describe(run:Run) -> str:
     "One line: where the run is and what it runs on (device, precision, memory layout, processes)."

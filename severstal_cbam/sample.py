@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .core import DataError, default_cache_dir
+from .core import DataError, default_cache_dir, place_folder
 from .rle import rle_decode
 
 # %% auto #0
@@ -57,21 +57,24 @@ def _download(url:str, dest:Path, timeout:float) -> Path:
         raise DataError(f"cannot download the Severstal sample from {url} ({getattr(e, 'reason', e)}); without a network, "
                         f"give a local copy of {SAMPLE_ARCHIVE}: severstal_sample(local=...) or ${SAMPLE_ENV}=<file or folder>") from None
 
+def _ready(dest:Path) -> bool:
+    "Whether `dest` holds this version of the sample, unpacked whole."
+    return (dest/".sha256").is_file() and (dest/".sha256").read_text() == SAMPLE_SHA256
+
 def _unpack(archive:Path, dest:Path) -> None:
     "Unpack the archive's `sample_data/` into `dest` (built beside it, then moved into place: never half a folder)."
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
     try:
         with tarfile.open(archive) as t: t.extractall(tmp, filter="data")
         (tmp/"sample_data"/".sha256").write_text(SAMPLE_SHA256)
-        if dest.exists(): shutil.rmtree(dest)
-        os.replace(tmp/"sample_data", dest)
+        place_folder(tmp/"sample_data", dest, _ready)                    # one another process placed meanwhile is kept
     finally: shutil.rmtree(tmp, ignore_errors=True)
 
 def severstal_sample(local:str|os.PathLike|None=None, cache_dir:str|os.PathLike|None=None,
                      url:str=SAMPLE_URL, timeout:float=60) -> Path:
     "The real Severstal sample as a Kaggle-format folder (`train.csv`, `train_images/`): unpacked into the cache once, from `local`, `$SEVERSTAL_SAMPLE` or `url`."
     dest = Path(cache_dir or default_cache_dir())/"severstal_sample"
-    if (dest/".sha256").is_file() and (dest/".sha256").read_text() == SAMPLE_SHA256: return dest
+    if _ready(dest): return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     if (archive := local_sample(local)) is not None:
         _unpack(_checked(archive, "local copy" if local is not None else f"${SAMPLE_ENV}:"), dest)

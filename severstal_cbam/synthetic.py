@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .core import CLASSES, atomic_write, default_cache_dir
+from .core import CLASSES, atomic_write, default_cache_dir, place_folder
 from .rle import SHAPE, rle_decode, rle_encode
 
 # %% auto #0
@@ -233,7 +233,14 @@ GENERATOR_VERSION = 2   # in the cache folder's name: a redrawn generator never 
 def synthetic_dataset(n_images:int=500, seed:int=0, cache_dir:str|os.PathLike|None=None) -> Path:
     "The path of the synthetic data set for `(n_images, seed)`, generated into the cache on first use."
     path = Path(cache_dir or default_cache_dir())/f"synthetic_v{GENERATOR_VERSION}_n{n_images}_seed{seed}"
-    if not (path/"train.csv").exists(): make_synthetic_severstal(path, n_images, seed, overwrite=True)
+    ready = lambda p: (p/"train.csv").exists()
+    if ready(path): return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))      # two processes may generate at once: see place_folder
+    try: make_synthetic_severstal(build/"set", n_images, seed)
+    except BaseException: shutil.rmtree(build, ignore_errors=True); raise
+    place_folder(build/"set", path, ready)
+    shutil.rmtree(build, ignore_errors=True)
     return path
 
 # %% ../nbs/03_synthetic.ipynb #bed94660
