@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib, os, platform, statistics, sys, tempfile, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,7 +16,7 @@ from torch import nn
 from .callbacks import cpu_has_bf16
 from .core import CLASSES, ConfigError, option, parse_args, run_command, seed_everything
 from .depthwise import bench_depthwise, fast_depthwise
-from .run import keep_freed_memory
+from .run import keep_freed_memory, keeps_cpu_memory
 from .inference import _autocast
 from .measure import TRAIN_FLOPS_PER_FORWARD, PeakMemory, Setting, sync_device, count_flops, matmul_peak, resolve_setting
 
@@ -424,7 +425,7 @@ class BenchArgs:
     deploy: list[int]|None = option([1, 8], "batch sizes of the deployment table (PyTorch vs onnxruntime fp32/int8 inference); null: skip")
     json: str|None = option(None, "write the full record to this file")
     profile: str|None = option(None, "instead: profile training steps of the first model in this setting (e.g. fp32, bf16+cl, bf16+cl+torchdw)")
-    keep_cpu_memory: bool = option(True, "as training.keep_cpu_memory, for the whole bench process (its timm reference included): false measures with the system's malloc")
+    keep_cpu_memory: Any = option("auto", "as training.keep_cpu_memory (auto, true, false), for the whole bench process (its timm reference included): false measures with the system's malloc")
     timm: str|None = option("auto", "timm's own model trained in fp32 eager in the same rounds, the speed goals' reference (auto: the first model's architecture, e.g. convnext_tiny; null: none)")
 
 def _bench(argv) -> None:
@@ -432,7 +433,8 @@ def _bench(argv) -> None:
     if len(a.size) != 2: raise ConfigError(f"size: must be [height, width], got {a.size}")
     for s in a.settings: resolve_setting(s, "cpu")                 # a bad name fails before anything is measured
     dev = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if a.keep_cpu_memory and dev == "cpu": keep_freed_memory()              # what a run gets (training.keep_cpu_memory)
+    if a.keep_cpu_memory not in ("auto", True, False): raise ConfigError(f"keep_cpu_memory: must be auto, true or false, got {a.keep_cpu_memory!r}")
+    if dev == "cpu" and keeps_cpu_memory(a.keep_cpu_memory): keep_freed_memory()   # what a run gets (training.keep_cpu_memory)
     if a.profile: print(profile_step(a.models[0], a.profile, a.batch_size or 2, tuple(a.size), dev)); return
     bs, rep = a.batch_size or (2 if a.quick else 6), a.repeats or (3 if a.quick else 5)
     n = 8 if a.quick else 32
