@@ -87,12 +87,13 @@ def plot_recipes(curves:pd.DataFrame, title:str|None=None):
 
 # %% ../nbs/18_recipes.ipynb #2d79d010
 def real_scores(run:str|os.PathLike, real:str|os.PathLike, out:str|os.PathLike|None=None) -> pd.DataFrame:
-    "Per-class support, ROC AUC and F1 of finished `run` on the labelled Kaggle-format folder `real`, through `severstal_predict ... labels=`."
+    "Per-class support, ROC AUC and F1 of finished `run` on the labelled Kaggle-format folder `real`, through `severstal_predict ... labels=` (its files kept at `out`; None: in a temporary folder, removed)."
     import tempfile
     real = Path(real)
-    out = Path(out or Path(tempfile.mkdtemp())/"real.csv")
-    r = subprocess.run([sys.executable, "-m", "severstal_cbam.predict_cli", f"experiment={run}", f"images={real/'train_images'}",
-                        f"labels={real/'train.csv'}", f"out={out}"], capture_output=True, text=True)
-    if r.returncode != 0: raise RuntimeError(f"severstal_predict on {real} failed (exit {r.returncode}):\n{r.stderr[-2000:]}")
-    m = json.loads(out.with_name(f"{out.stem}_metrics.json").read_text())
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(out or Path(d)/"real.csv")
+        r = subprocess.run([sys.executable, "-m", "severstal_cbam.predict_cli", f"experiment={run}", f"images={real/'train_images'}",
+                            f"labels={real/'train.csv'}", f"out={out}"], capture_output=True, text=True)
+        if r.returncode != 0: raise RuntimeError(f"severstal_predict on {real} failed (exit {r.returncode}):\n{r.stderr[-2000:]}")
+        m = json.loads(out.with_name(f"{out.stem}_metrics.json").read_text())
     return pd.DataFrame({f"class {c}": {k: v[k] for k in ("support", "roc_auc", "f1")} for c, v in m["per_class"].items()}).T
