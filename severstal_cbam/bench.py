@@ -433,11 +433,9 @@ def _bench(argv) -> None:
     if len(a.size) != 2: raise ConfigError(f"size: must be [height, width], got {a.size}")
     for s in a.settings: resolve_setting(s, "cpu")                 # a bad name fails before anything is measured
     dev = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if a.keep_cpu_memory not in ("auto", True, False): raise ConfigError(f"keep_cpu_memory: must be auto, true or false, got {a.keep_cpu_memory!r}")
-    if dev == "cpu" and keeps_cpu_memory(a.keep_cpu_memory): keep_freed_memory()   # what a run gets (training.keep_cpu_memory)
+    if keeps_cpu_memory(a.keep_cpu_memory) and dev == "cpu": keep_freed_memory()   # what a run gets (training.keep_cpu_memory)
     if a.profile: print(profile_step(a.models[0], a.profile, a.batch_size or 2, tuple(a.size), dev)); return
-    bs, rep = a.batch_size or (2 if a.quick else 6), a.repeats or (3 if a.quick else 5)
-    n = 8 if a.quick else 32
+    bs, rep, n = a.batch_size or (2 if a.quick else 6), a.repeats or (3 if a.quick else 5), 8 if a.quick else 32
     timm_model = a.timm if a.timm in (None, "auto") else TIMM_PREFIX + a.timm.removeprefix(TIMM_PREFIX)
     res = run_bench(a.models, a.settings, bs, tuple(a.size), rep, a.device, epoch_images=n, data_images=n, workers=a.workers, deploy_batches=a.deploy,
                     timm_model=timm_model, log=lambda m: print(m, file=sys.stderr, flush=True))

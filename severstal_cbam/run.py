@@ -123,7 +123,8 @@ def keep_freed_memory() -> bool:
 
 def keeps_cpu_memory(setting:bool|str, kind:str|None=None) -> bool:
     "`training.keep_cpu_memory` resolved: true or false as given; `auto`, on except on an AMX CPU (`kind`: `cpu_bf16_kind()` of this one)."
-    if setting != "auto": return bool(setting)
+    if setting not in ("auto", True, False): raise ConfigError(f"keep_cpu_memory: must be auto, true or false, got {setting!r}")
+    if setting != "auto": return setting
     if (kind or cpu_bf16_kind()) != "amx_bf16": return True
     log.info("training.keep_cpu_memory=auto: off on this AMX CPU (see the run notebook); true keeps freed memory here too")
     return False
