@@ -42,9 +42,9 @@ def checked_weight_grad(x:torch.Tensor, g:torch.Tensor, weight:torch.Tensor, pad
     gw = depthwise_weight_grad(x, g, weight.shape[-1], padding)
     if key in DEPTHWISE_CHECKS: return gw.to(weight.dtype)
     ref = _torch_weight_grad(x, g, weight, padding)
-    scale = ref.float().norm()
+    scale = (ref32 := ref.float()).norm()
     if not (torch.isfinite(scale) and scale > 0): return ref                 # nothing to judge by (a zero or non-finite gradient): ask again next time
-    err = ((gw - ref.float()).norm() / scale).item()
+    err = ((gw - ref32).norm() / scale).item()
     DEPTHWISE_CHECKS[key] = ok = err <= CHECK_TOL[g.dtype]
     log.debug(f"depthwise kernel gradient checked for {key}: relative error {err:.2g} against PyTorch's")
     if not ok: log.warning(f"depthwise kernel gradient: the fast path disagrees with PyTorch's on this CPU for {key} (relative error {err:.3g}); "

@@ -236,12 +236,8 @@ def synthetic_dataset(n_images:int=500, seed:int=0, cache_dir:str|os.PathLike|No
     ready = lambda p: (p/"train.csv").exists()
     if ready(path): return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))      # two processes may generate at once: see place_folder
-    try: make_synthetic_severstal(build/"set", n_images, seed)
-    except BaseException: shutil.rmtree(build, ignore_errors=True); raise
-    place_folder(build/"set", path, ready)
-    shutil.rmtree(build, ignore_errors=True)
-    return path
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as build:   # two processes may generate at once: see place_folder
+        return place_folder(make_synthetic_severstal(Path(build)/"set", n_images, seed), path, ready)
 
 # %% ../nbs/03_synthetic.ipynb #bed94660
 def _one_image_stats(gray:np.ndarray) -> dict:
